@@ -1,0 +1,337 @@
+"""Cameras: the relative camera Zero-1-to-3 is conditioned on, and converters between conventions.
+
+Facts implemented here are in ``SPEC.md`` section 4.
+
+World frame: z-up (Blender). Objects sit at the origin; cameras look at the origin.
+
+A stored pose is a 3x4 **world-to-camera** matrix ``[R | t]`` in Blender camera axes
+(camera looks along its own -Z, +Y is up in the image, +X is right). The camera centre is
+``C = -R^T t``. From ``C = (x, y, z)``:
+
+* polar   ``theta = atan2(sqrt(x^2 + y^2), z)``  (0 = straight above, pi/2 = on the equator)
+* azimuth ``phi   = atan2(y, x)``                 (counter-clockwise seen from +Z)
+* radius  ``r     = |C|``
+
+The model is conditioned on ``T = [d_polar, sin(d_azimuth), cos(d_azimuth), d_radius]`` (target
+minus condition view). **+d_polar moves the camera down**, so the user-facing "elevation" change is
+``-d_polar``. Stable Zero123 puts the *absolute* polar angle of the input view in the last slot
+instead of ``d_radius`` (``camera_embedding="cond_polar"``).
+
+User-facing parameters (``camera_params``): ``{"azimuth": deg, "elevation": deg, "radius": ratio}``
+where ``radius`` is target distance / input distance (1.0 = unchanged). It is converted to
+zero123's ``d_radius`` with a nominal input distance (:data:`DEFAULT_INPUT_DISTANCE`, the middle of
+the training range [1.5, 2.2]); ``"delta_radius"`` gives the raw zero123 value instead.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+
+CameraEmbedding = Literal["relative_radius", "cond_polar"]
+CAMERA_EMBEDDINGS: tuple[str, ...] = ("relative_radius", "cond_polar")
+
+#: Nominal distance of the input camera from the object, used to turn a radius *ratio* into
+#: zero123's ``d_radius``. The middle of the training range [1.5, 2.2] (SPEC section 6).
+DEFAULT_INPUT_DISTANCE = 1.85
+#: Training distribution limits (SPEC section 4).
+TRAIN_D_RADIUS_RANGE = (-0.7, 0.7)
+TRAIN_DISTANCE_RANGE = (1.5, 2.2)
+
+_PARAM_KEYS = {"azimuth", "elevation", "radius", "delta_radius"}
+
+
+def _finite(name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.floating, np.integer)):
+        if isinstance(value, (torch.Tensor, np.ndarray)) and np.ndim(value) == 0:
+            value = float(value)
+        else:
+            raise TypeError(f"camera parameter {name!r} must be a real number, got {type(value).__name__}: {value!r}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"camera parameter {name!r} must be finite, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class RelativeCamera:
+    """A camera change from the input (condition) view to a target view, in zero123's terms.
+
+    Attributes:
+        d_polar: change of polar angle in radians; positive moves the camera DOWN.
+        d_azimuth: change of azimuth in radians; positive is counter-clockwise seen from +Z.
+        d_radius: change of camera distance (target - input) in world units; positive is away.
+    """
+
+    d_polar: float
+    d_azimuth: float
+    d_radius: float = 0.0
+
+    def __post_init__(self):
+        for name in ("d_polar", "d_azimuth", "d_radius"):
+            object.__setattr__(self, name, _finite(name, getattr(self, name)))
+        if not -math.pi < self.d_polar < math.pi:
+            warnings.warn(
+                f"d_polar={math.degrees(self.d_polar):.1f} deg is outside the training range (-180, 180) deg; "
+                "results are out of distribution",
+                stacklevel=3,
+            )
+        lo, hi = TRAIN_D_RADIUS_RANGE
+        if not lo <= self.d_radius <= hi:
+            warnings.warn(
+                f"d_radius={self.d_radius:.3f} is outside the training range [{lo}, {hi}]; "
+                "results are out of distribution",
+                stacklevel=3,
+            )
+
+    # ------------------------------------------------------------------ constructors
+    @classmethod
+    def from_degrees(
+        cls,
+        azimuth: float = 0.0,
+        elevation: float = 0.0,
+        radius: float = 1.0,
+        *,
+        delta_radius: float | None = None,
+        input_distance: float = DEFAULT_INPUT_DISTANCE,
+    ) -> "RelativeCamera":
+        """User-facing camera change: +azimuth turns counter-clockwise seen from above, +elevation
+        moves the camera UP, ``radius`` is the ratio of target to input distance (1.0 = same).
+
+        ``delta_radius`` (zero123's raw ``d_radius``) overrides ``radius`` when given.
+
+        >>> cam = RelativeCamera.from_degrees(azimuth=90, elevation=30)
+        >>> round(math.degrees(cam.d_polar), 6), round(math.degrees(cam.d_azimuth), 6), cam.d_radius
+        (-30.0, 90.0, 0.0)
+        """
+        azimuth = _finite("azimuth", azimuth)
+        elevation = _finite("elevation", elevation)
+        input_distance = _finite("input_distance", input_distance)
+        if input_distance <= 0:
+            raise ValueError(f"input_distance must be > 0, got {input_distance}")
+        if delta_radius is not None:
+            d_radius = _finite("delta_radius", delta_radius)
+        else:
+            radius = _finite("radius", radius)
+            if radius <= 0:
+                raise ValueError(f"camera parameter 'radius' is a distance ratio and must be > 0, got {radius}")
+            d_radius = input_distance * (radius - 1.0)
+        return cls(d_polar=math.radians(-elevation), d_azimuth=math.radians(azimuth), d_radius=d_radius)
+
+    @classmethod
+    def from_params(
+        cls, params: "Mapping[str, float] | RelativeCamera", *, input_distance: float = DEFAULT_INPUT_DISTANCE
+    ) -> "RelativeCamera":
+        """Parse one ``camera_params`` dict (``azimuth``, ``elevation``, ``radius`` or ``delta_radius``)."""
+        if isinstance(params, RelativeCamera):
+            return params
+        if not isinstance(params, Mapping):
+            raise TypeError(
+                "camera_params must be a dict like {'azimuth': 45.0, 'elevation': 0.0, 'radius': 1.0} "
+                f"(or a list of them), got {type(params).__name__}: {params!r}"
+            )
+        unknown = set(params) - _PARAM_KEYS
+        if unknown:
+            raise ValueError(
+                f"camera_params has unknown key(s) {sorted(unknown)}; allowed keys are {sorted(_PARAM_KEYS)}"
+            )
+        if "radius" in params and "delta_radius" in params:
+            raise ValueError("camera_params: give either 'radius' (a ratio) or 'delta_radius' (zero123's d_radius), not both")
+        return cls.from_degrees(
+            azimuth=params.get("azimuth", 0.0),
+            elevation=params.get("elevation", 0.0),
+            radius=params.get("radius", 1.0),
+            delta_radius=params.get("delta_radius"),
+            input_distance=input_distance,
+        )
+
+    @classmethod
+    def from_world_to_cam(cls, cond_world_to_cam: np.ndarray, target_world_to_cam: np.ndarray) -> "RelativeCamera":
+        """Relative camera between two stored 3x4 world-to-camera matrices (SPEC section 4)."""
+        pc, ac, rc = spherical_from_world_to_cam(cond_world_to_cam)
+        pt, at, rt = spherical_from_world_to_cam(target_world_to_cam)
+        return cls(d_polar=pt - pc, d_azimuth=_wrap_angle(at - ac), d_radius=rt - rc)
+
+    @classmethod
+    def from_absolute(
+        cls,
+        cond_elevation: float,
+        cond_azimuth: float,
+        cond_distance: float,
+        target_elevation: float,
+        target_azimuth: float,
+        target_distance: float,
+    ) -> "RelativeCamera":
+        """From absolute cameras in degrees, elevation measured UP from the equator (+ = above).
+
+        This is threestudio's convention: d_polar = cond_elev - elev, d_az = az - cond_az,
+        d_r = dist - cond_dist.
+        """
+        ce, ca, cd = (_finite(n, v) for n, v in (("cond_elevation", cond_elevation), ("cond_azimuth", cond_azimuth), ("cond_distance", cond_distance)))
+        te, ta, td = (_finite(n, v) for n, v in (("target_elevation", target_elevation), ("target_azimuth", target_azimuth), ("target_distance", target_distance)))
+        return cls(d_polar=math.radians(ce - te), d_azimuth=_wrap_angle(math.radians(ta - ca)), d_radius=td - cd)
+
+    @classmethod
+    def from_threestudio(
+        cls, elevation: float, azimuth: float, camera_distance: float,
+        cond_elevation: float, cond_azimuth: float, cond_camera_distance: float,
+    ) -> "RelativeCamera":
+        """threestudio's zero123 guidance inputs (degrees, absolute elevation + = up)."""
+        return cls.from_absolute(cond_elevation, cond_azimuth, cond_camera_distance, elevation, azimuth, camera_distance)
+
+    @classmethod
+    def from_kiui(cls, d_elevation: float, d_azimuth: float, d_radius: float = 0.0) -> "RelativeCamera":
+        """kiui / DreamGaussian / LGM deltas (degrees). There elevation is NEGATIVE above the
+        equator, so their elevation change goes straight into the d_polar slot."""
+        return cls(
+            d_polar=math.radians(_finite("d_elevation", d_elevation)),
+            d_azimuth=math.radians(_finite("d_azimuth", d_azimuth)),
+            d_radius=_finite("d_radius", d_radius),
+        )
+
+    @classmethod
+    def from_stable_dreamfusion(cls, d_polar: float, d_azimuth: float, d_radius: float = 0.0) -> "RelativeCamera":
+        """stable-dreamfusion deltas (degrees; polar measured from its +Y up axis). It feeds
+        ``sin(-d_azimuth)`` / ``cos(-d_azimuth)`` to the model because its look-at builds a
+        mirrored camera frame; the returned camera is the one the model actually receives."""
+        return cls(
+            d_polar=math.radians(_finite("d_polar", d_polar)),
+            d_azimuth=-math.radians(_finite("d_azimuth", d_azimuth)),
+            d_radius=_finite("d_radius", d_radius),
+        )
+
+    # ------------------------------------------------------------------ views
+    @property
+    def elevation(self) -> float:
+        """User-facing elevation change in degrees (+ = camera moves up)."""
+        return -math.degrees(self.d_polar)
+
+    @property
+    def azimuth(self) -> float:
+        """Azimuth change in degrees (+ = counter-clockwise seen from +Z)."""
+        return math.degrees(self.d_azimuth)
+
+    def embedding(self, kind: CameraEmbedding = "relative_radius", cond_elevation: float | None = None) -> torch.Tensor:
+        """The 4-vector ``T`` fed to ``cc_projection`` (float32, shape ``(4,)``).
+
+        Args:
+            kind: ``"relative_radius"`` (Zero-1-to-3: last slot = d_radius) or ``"cond_polar"``
+                (Stable Zero123: last slot = the input view's absolute polar angle in radians).
+            cond_elevation: input view's elevation in degrees (+ = above), required for ``"cond_polar"``.
+        """
+        if kind == "relative_radius":
+            last = self.d_radius
+        elif kind == "cond_polar":
+            if cond_elevation is None:
+                raise ValueError(
+                    "camera_embedding='cond_polar' (Stable Zero123) needs the input view's elevation: "
+                    "pass cond_elevation=<degrees above the equator>"
+                )
+            last = math.radians(90.0 - _finite("cond_elevation", cond_elevation))
+        else:
+            raise ValueError(f"camera embedding kind must be one of {CAMERA_EMBEDDINGS}, got {kind!r}")
+        return torch.tensor(
+            [self.d_polar, math.sin(self.d_azimuth), math.cos(self.d_azimuth), last], dtype=torch.float32
+        )
+
+    def apply_to_spherical(self, polar: float, azimuth: float, radius: float) -> tuple[float, float, float]:
+        """Target (polar, azimuth, radius) in radians/world units for an input camera at the given ones."""
+        return polar + self.d_polar, _wrap_angle(azimuth + self.d_azimuth), radius + self.d_radius
+
+
+def parse_cameras(
+    camera_params, *, input_distance: float = DEFAULT_INPUT_DISTANCE
+) -> list[RelativeCamera]:
+    """Normalise ``camera_params`` (one dict / :class:`RelativeCamera`, or a list of them) to a list."""
+    if isinstance(camera_params, (Mapping, RelativeCamera)):
+        return [RelativeCamera.from_params(camera_params, input_distance=input_distance)]
+    if isinstance(camera_params, Sequence) and not isinstance(camera_params, (str, bytes)):
+        if len(camera_params) == 0:
+            raise ValueError("camera_params is an empty list; give at least one target camera")
+        return [RelativeCamera.from_params(p, input_distance=input_distance) for p in camera_params]
+    raise TypeError(
+        "camera_params must be a dict like {'azimuth': 45.0, 'elevation': 0.0, 'radius': 1.0}, "
+        f"a RelativeCamera, or a list of them; got {type(camera_params).__name__}"
+    )
+
+
+def embed_cameras(
+    cameras: Sequence[RelativeCamera], kind: CameraEmbedding = "relative_radius", cond_elevation: float | None = None
+) -> torch.Tensor:
+    """Stack the ``T`` vectors of several cameras: shape ``(N, 4)``, float32."""
+    return torch.stack([c.embedding(kind, cond_elevation) for c in cameras])
+
+
+# ---------------------------------------------------------------------- pose matrices
+def _wrap_angle(a: float) -> float:
+    """Wrap to (-pi, pi]."""
+    a = math.fmod(a + math.pi, 2 * math.pi)
+    if a <= 0:
+        a += 2 * math.pi
+    return a - math.pi
+
+
+def _check_world_to_cam(name: str, m) -> np.ndarray:
+    m = np.asarray(m, dtype=np.float64)
+    if m.shape not in ((3, 4), (4, 4)):
+        raise ValueError(f"{name} must be a 3x4 (or 4x4) world-to-camera matrix, got shape {m.shape}")
+    if not np.all(np.isfinite(m)):
+        raise ValueError(f"{name} contains NaN or inf")
+    return m[:3]
+
+
+def camera_center_from_world_to_cam(world_to_cam: np.ndarray) -> np.ndarray:
+    """Camera centre ``C = -R^T t`` (shape ``(3,)``) of a 3x4 world-to-camera matrix."""
+    m = _check_world_to_cam("world_to_cam", world_to_cam)
+    return -m[:, :3].T @ m[:, 3]
+
+
+def spherical_from_world_to_cam(world_to_cam: np.ndarray) -> tuple[float, float, float]:
+    """(polar, azimuth, radius) in radians / world units of a 3x4 world-to-camera matrix (z-up world)."""
+    x, y, z = camera_center_from_world_to_cam(world_to_cam)
+    return float(math.atan2(math.hypot(x, y), z)), float(math.atan2(y, x)), float(math.sqrt(x * x + y * y + z * z))
+
+
+def world_to_cam_from_spherical(polar: float, azimuth: float, radius: float) -> np.ndarray:
+    """3x4 float64 world-to-camera matrix (Blender camera axes: looks along -Z, +Y up) of a camera at
+    (polar, azimuth, radius) looking at the origin with world +Z as up.
+
+    At the poles (polar 0 or pi) world +Y is used as the up hint instead.
+    """
+    st, ct, sp, cp = math.sin(polar), math.cos(polar), math.sin(azimuth), math.cos(azimuth)
+    center = radius * np.array([st * cp, st * sp, ct], dtype=np.float64)
+    return world_to_cam_look_at(center)
+
+
+def world_to_cam_look_at(center: np.ndarray, target=(0.0, 0.0, 0.0), up=(0.0, 0.0, 1.0)) -> np.ndarray:
+    """3x4 float64 world-to-camera matrix (Blender axes) of a camera at ``center`` looking at ``target``."""
+    center = np.asarray(center, dtype=np.float64)
+    forward = np.asarray(target, dtype=np.float64) - center
+    norm = np.linalg.norm(forward)
+    if norm < 1e-12:
+        raise ValueError("camera centre coincides with the look-at target")
+    forward /= norm
+    right = np.cross(forward, np.asarray(up, dtype=np.float64))
+    if np.linalg.norm(right) < 1e-9:  # looking straight along the up axis
+        right = np.cross(forward, np.array([0.0, 1.0, 0.0]))
+    right /= np.linalg.norm(right)
+    cam_up = np.cross(right, forward)
+    # columns of cam-to-world rotation: +X right, +Y up, +Z backwards (camera looks along -Z)
+    rot_cam_to_world = np.stack([right, cam_up, -forward], axis=1)
+    rot = rot_cam_to_world.T
+    return np.concatenate([rot, (-rot @ center)[:, None]], axis=1)
+
+
+def blender_to_opencv_world_to_cam(world_to_cam: np.ndarray) -> np.ndarray:
+    """Convert a world-to-camera matrix from Blender camera axes (+X right, +Y up, looks along -Z)
+    to OpenCV camera axes (+X right, +Y down, looks along +Z)."""
+    m = _check_world_to_cam("world_to_cam", world_to_cam).copy()
+    m[1:3] *= -1.0
+    return m

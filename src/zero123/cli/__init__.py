@@ -1,0 +1,1 @@
+"""Command line interface: a thin layer over typed library functions (one file per command)."""
