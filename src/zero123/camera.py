@@ -127,23 +127,38 @@ class RelativeCamera:
 
     @classmethod
     def from_params(
-        cls, params: "Mapping[str, float] | RelativeCamera", *, input_distance: float = DEFAULT_INPUT_DISTANCE
+        cls,
+        params: "Mapping[str, float] | RelativeCamera",
+        *,
+        input_distance: float = DEFAULT_INPUT_DISTANCE,
+        name: str = "camera_params",
     ) -> "RelativeCamera":
-        """Parse one ``camera_params`` dict (``azimuth``, ``elevation``, ``radius`` or ``delta_radius``)."""
+        """Parse one ``camera_params`` dict (``azimuth``, ``elevation``, ``radius`` or ``delta_radius``).
+
+        ``name`` is the argument name used in error messages (e.g. ``"camera_params[2]"``).
+
+        >>> RelativeCamera.from_params({"azimuth": 30.0, "delta_radius": 0.2}).d_radius
+        0.2
+        """
         if isinstance(params, RelativeCamera):
             return params
         if not isinstance(params, Mapping):
             raise TypeError(
-                "camera_params must be a dict like {'azimuth': 45.0, 'elevation': 0.0, 'radius': 1.0} "
+                f"{name} must be a dict like {{'azimuth': 45.0, 'elevation': 0.0, 'radius': 1.0}} "
                 f"(or a list of them), got {type(params).__name__}: {params!r}"
             )
+        bad_keys = [k for k in params if not isinstance(k, str)]
+        if bad_keys:
+            raise TypeError(f"{name} keys must be strings among {sorted(_PARAM_KEYS)}, got {bad_keys!r}")
         unknown = set(params) - _PARAM_KEYS
         if unknown:
             raise ValueError(
-                f"camera_params has unknown key(s) {sorted(unknown)}; allowed keys are {sorted(_PARAM_KEYS)}"
+                f"{name} has unknown key(s) {sorted(unknown)}; allowed keys are {sorted(_PARAM_KEYS)}"
             )
         if "radius" in params and "delta_radius" in params:
-            raise ValueError("camera_params: give either 'radius' (a ratio) or 'delta_radius' (zero123's d_radius), not both")
+            raise ValueError(
+                f"{name}: give either 'radius' (a ratio) or 'delta_radius' (zero123's d_radius), not both"
+            )
         return cls.from_degrees(
             azimuth=params.get("azimuth", 0.0),
             elevation=params.get("elevation", 0.0),
@@ -173,9 +188,19 @@ class RelativeCamera:
 
         This is threestudio's convention: d_polar = cond_elev - elev, d_az = az - cond_az,
         d_r = dist - cond_dist.
+
+        >>> cam = RelativeCamera.from_absolute(30, 0, 2.0, 0, 90, 1.5)  # input 30 deg up, target on the equator
+        >>> round(math.degrees(cam.d_polar), 6), round(math.degrees(cam.d_azimuth), 6), cam.d_radius
+        (30.0, 90.0, -0.5)
         """
         ce, ca, cd = (_finite(n, v) for n, v in (("cond_elevation", cond_elevation), ("cond_azimuth", cond_azimuth), ("cond_distance", cond_distance)))
         te, ta, td = (_finite(n, v) for n, v in (("target_elevation", target_elevation), ("target_azimuth", target_azimuth), ("target_distance", target_distance)))
+        for n, v in (("cond_elevation", ce), ("target_elevation", te)):
+            if not -90.0 <= v <= 90.0:
+                raise ValueError(f"{n} is an absolute elevation in degrees and must be in [-90, 90], got {v}")
+        for n, v in (("cond_distance", cd), ("target_distance", td)):
+            if v <= 0:
+                raise ValueError(f"{n} is a camera distance and must be > 0, got {v}")
         return cls(d_polar=math.radians(ce - te), d_azimuth=_wrap_angle(math.radians(ta - ca)), d_radius=td - cd)
 
     @classmethod
@@ -225,6 +250,11 @@ class RelativeCamera:
             kind: ``"relative_radius"`` (Zero-1-to-3: last slot = d_radius) or ``"cond_polar"``
                 (Stable Zero123: last slot = the input view's absolute polar angle in radians).
             cond_elevation: input view's elevation in degrees (+ = above), required for ``"cond_polar"``.
+
+        >>> [round(v, 6) + 0.0 for v in RelativeCamera.from_degrees(azimuth=90, radius=1.2).embedding().tolist()]
+        [0.0, 1.0, 0.0, 0.37]
+        >>> round(RelativeCamera.from_degrees().embedding("cond_polar", cond_elevation=30)[3].item(), 6)  # deg2rad(60)
+        1.047198
         """
         if kind == "relative_radius":
             last = self.d_radius
@@ -234,12 +264,23 @@ class RelativeCamera:
                     "camera_embedding='cond_polar' (Stable Zero123) needs the input view's elevation: "
                     "pass cond_elevation=<degrees above the equator>"
                 )
-            last = math.radians(90.0 - _finite("cond_elevation", cond_elevation))
+            cond_elevation = _finite("cond_elevation", cond_elevation)
+            if not -90.0 <= cond_elevation <= 90.0:
+                raise ValueError(
+                    f"cond_elevation is the input view's absolute elevation in degrees and must be in [-90, 90], "
+                    f"got {cond_elevation}"
+                )
+            last = math.radians(90.0 - cond_elevation)
         else:
             raise ValueError(f"camera embedding kind must be one of {CAMERA_EMBEDDINGS}, got {kind!r}")
         return torch.tensor(
             [self.d_polar, math.sin(self.d_azimuth), math.cos(self.d_azimuth), last], dtype=torch.float32
         )
+
+    def as_dict(self) -> dict[str, float]:
+        """Seed-API style parameters (degrees; ``delta_radius`` is zero123's raw value) that
+        :meth:`from_params` maps back to this camera."""
+        return {"azimuth": self.azimuth, "elevation": self.elevation, "delta_radius": self.d_radius}
 
     def apply_to_spherical(self, polar: float, azimuth: float, radius: float) -> tuple[float, float, float]:
         """Target (polar, azimuth, radius) in radians/world units for an input camera at the given ones."""
@@ -255,10 +296,13 @@ def parse_cameras(
     if isinstance(camera_params, Sequence) and not isinstance(camera_params, (str, bytes)):
         if len(camera_params) == 0:
             raise ValueError("camera_params is an empty list; give at least one target camera")
-        return [RelativeCamera.from_params(p, input_distance=input_distance) for p in camera_params]
+        return [
+            RelativeCamera.from_params(p, input_distance=input_distance, name=f"camera_params[{i}]")
+            for i, p in enumerate(camera_params)
+        ]
     raise TypeError(
         "camera_params must be a dict like {'azimuth': 45.0, 'elevation': 0.0, 'radius': 1.0}, "
-        f"a RelativeCamera, or a list of them; got {type(camera_params).__name__}"
+        f"a RelativeCamera, or a list of them; got {type(camera_params).__name__}: {camera_params!r}"
     )
 
 
@@ -284,6 +328,14 @@ def _check_world_to_cam(name: str, m) -> np.ndarray:
         raise ValueError(f"{name} must be a 3x4 (or 4x4) world-to-camera matrix, got shape {m.shape}")
     if not np.all(np.isfinite(m)):
         raise ValueError(f"{name} contains NaN or inf")
+    rot = m[:3, :3]
+    err = float(np.abs(rot @ rot.T - np.eye(3)).max())
+    if err > 1e-3 or np.linalg.det(rot) < 0:
+        raise ValueError(
+            f"{name} must be a rigid world-to-camera matrix [R | t] with R a rotation "
+            f"(max |R R^T - I| = {err:.2e}, det R = {np.linalg.det(rot):.3f}); "
+            "a projection, scaled or mirrored matrix cannot be used"
+        )
     return m[:3]
 
 
@@ -303,15 +355,34 @@ def world_to_cam_from_spherical(polar: float, azimuth: float, radius: float) -> 
     """3x4 float64 world-to-camera matrix (Blender camera axes: looks along -Z, +Y up) of a camera at
     (polar, azimuth, radius) looking at the origin with world +Z as up.
 
-    At the poles (polar 0 or pi) world +Y is used as the up hint instead.
+    Angles in radians: ``polar`` from +Z (0 = straight above, pi/2 = equator), ``azimuth``
+    counter-clockwise from +X seen from +Z. The image's +Y is the projection of world +Z, so a
+    camera on the equator sees the object upright. At the poles (polar 0 or pi, where world +Z is
+    the viewing axis) the limit of the nearby cameras at the same azimuth is used, so the frame is
+    continuous in polar: from above, image up points away from the azimuth direction.
+
+    >>> m = world_to_cam_from_spherical(math.pi / 2, 0.0, 2.0)  # on +X, looking along -X
+    >>> (m.round(6) + 0.0).tolist()  # + 0.0 turns -0.0 into 0.0
+    [[0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0], [1.0, 0.0, 0.0, -2.0]]
     """
+    polar, azimuth, radius = (_finite(n, v) for n, v in (("polar", polar), ("azimuth", azimuth), ("radius", radius)))
+    if radius <= 0:
+        raise ValueError(f"radius must be > 0, got {radius}")
     st, ct, sp, cp = math.sin(polar), math.cos(polar), math.sin(azimuth), math.cos(azimuth)
     center = radius * np.array([st * cp, st * sp, ct], dtype=np.float64)
-    return world_to_cam_look_at(center)
+    up = (0.0, 0.0, 1.0)
+    if abs(st) < 1e-9:  # pole: the limit of image-up near the pole (see docstring)
+        up = (-cp, -sp, 0.0) if ct > 0 else (cp, sp, 0.0)
+    return world_to_cam_look_at(center, up=up)
 
 
 def world_to_cam_look_at(center: np.ndarray, target=(0.0, 0.0, 0.0), up=(0.0, 0.0, 1.0)) -> np.ndarray:
-    """3x4 float64 world-to-camera matrix (Blender axes) of a camera at ``center`` looking at ``target``."""
+    """3x4 float64 world-to-camera matrix (Blender axes) of a camera at ``center`` looking at ``target``.
+
+    Rows of ``R`` are the camera's +X (right), +Y (up) and +Z (backwards, away from ``target``) in
+    world coordinates; ``t = -R @ center``. ``up`` is a hint projected onto the image plane; when it
+    is parallel to the viewing axis world +Y is used instead.
+    """
     center = np.asarray(center, dtype=np.float64)
     forward = np.asarray(target, dtype=np.float64) - center
     norm = np.linalg.norm(forward)

@@ -17,10 +17,26 @@ app = typer.Typer(
 
 # (command name, module under zero123.cli, function name)
 COMMANDS: list[tuple[str, str, str]] = [
+    ("nvs", "nvs", "nvs"),
+    ("create-random", "create", "create_random"),
+    ("train", "train", "train"),
+    ("export", "export", "export"),
+    ("render-dataset", "render_dataset", "render_dataset"),
+    ("env", "env", "env"),
+    ("convert", "convert", "convert"),
+    ("info", "info", "info"),
 ]
 
 for _name, _module, _func in COMMANDS:
     app.command(_name)(getattr(importlib.import_module(f"zero123.cli.{_module}"), _func))
+
+# (group name, module under zero123.cli, attribute holding a typer.Typer): `zero123 <group> <command>`
+SUBAPPS: list[tuple[str, str, str]] = [
+    ("eval", "eval", "app"),
+]
+
+for _name, _module, _attr in SUBAPPS:
+    app.add_typer(getattr(importlib.import_module(f"zero123.cli.{_module}"), _attr), name=_name)
 
 
 def main() -> None:  # console-script entry point

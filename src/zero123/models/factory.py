@@ -13,7 +13,7 @@ import torch
 
 from ..camera import CameraEmbedding
 
-Preset = Literal["tiny", "full"]
+Preset = Literal["tiny", "small", "full"]
 
 #: DDIM scheduler config of the original release (SPEC section 3).
 SCHEDULER_CONFIG: dict[str, Any] = dict(
@@ -64,6 +64,47 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             hidden_act="quick_gelu",
         ),
         "cc_projection": dict(embed_dim=768, pose_dim=4, cross_attention_dim=768),
+    },
+    "small": {
+        # The bundled from-scratch model (configs/small-from-scratch.yaml): 64x64 images, VAE
+        # factor 4 (16x16x4 latents), ~7M-parameter U-Net without self-attention at the top
+        # resolution, a 4-layer ViT image encoder trained jointly.
+        "unet": dict(
+            sample_size=16,
+            in_channels=8,
+            out_channels=4,
+            block_out_channels=(64, 128, 128),
+            layers_per_block=1,
+            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+            up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+            cross_attention_dim=128,
+            attention_head_dim=8,
+            norm_num_groups=32,
+            use_linear_projection=False,
+        ),
+        "vae": dict(
+            in_channels=3,
+            out_channels=3,
+            down_block_types=("DownEncoderBlock2D",) * 3,
+            up_block_types=("UpDecoderBlock2D",) * 3,
+            block_out_channels=(16, 32, 64),
+            layers_per_block=1,
+            latent_channels=4,
+            norm_num_groups=8,
+            sample_size=64,
+            scaling_factor=0.18215,
+        ),
+        "image_encoder": dict(
+            hidden_size=128,
+            intermediate_size=512,
+            num_hidden_layers=4,
+            num_attention_heads=4,
+            image_size=64,
+            patch_size=8,
+            projection_dim=128,
+            hidden_act="quick_gelu",
+        ),
+        "cc_projection": dict(embed_dim=128, pose_dim=4, cross_attention_dim=128),
     },
     "tiny": {
         # 64x64 images, 8x8 latents; no self-attention at the top U-Net resolution.

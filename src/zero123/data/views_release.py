@@ -1,0 +1,180 @@
+"""Reader of the ``views_release`` layout (SPEC section 6): pairs of views of one object and their pose T.
+
+Layout (what the original release ships, and what :mod:`zero123.data.writer` writes)::
+
+    root/
+      valid_paths.json        JSON list of object folder names
+      <object>/000.png ...    RGBA views (transparent background)
+      <object>/000.npy ...    3x4 float64 world-to-camera, Blender camera axes (SPEC section 4)
+
+Split: the first 99% of ``valid_paths.json`` (``floor(n * 0.99)`` objects, as the original) is
+``"train"``, the rest ``"val"``. For tiny datasets this already keeps one object for validation
+whenever there are >= 2 objects (``floor(n * 0.99) = n - 1`` for ``2 <= n < 100``); with exactly 1
+object it goes to ``"train"`` and ``"val"`` is empty. Without ``valid_paths.json`` the sorted
+sub-folders holding ``000.png`` are used, with a warning.
+
+Pair sampling: two distinct views drawn uniformly; deterministic given ``(seed, epoch, index)``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import warnings
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..camera import CAMERA_EMBEDDINGS, spherical_from_world_to_cam
+
+Split = Literal["train", "val", "all"]
+SPLITS: tuple[str, ...] = ("train", "val", "all")
+
+
+def split_names(names: list[str], split: Split) -> list[str]:
+    """The SPEC section 6 split of an ordered object list (see the module docstring)."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    n_train = math.floor(len(names) * 99 / 100)
+    if len(names) == 1:
+        n_train = 1
+    if split == "train":
+        return names[:n_train]
+    if split == "val":
+        return names[n_train:]
+    return list(names)
+
+
+def pose_embedding(cond_world_to_cam: np.ndarray, target_world_to_cam: np.ndarray,
+                   camera_embedding: str = "relative_radius") -> np.ndarray:
+    """T (float32, shape (4,)) from two stored matrices, exactly as SPEC section 4:
+    ``[theta_t - theta_c, sin(phi_t - phi_c), cos(phi_t - phi_c), r_t - r_c]`` (``"relative_radius"``),
+    or with the condition's absolute polar angle in the last slot (``"cond_polar"``, Stable Zero123)."""
+    pc, ac, rc = spherical_from_world_to_cam(cond_world_to_cam)
+    pt, at, rt = spherical_from_world_to_cam(target_world_to_cam)
+    last = rt - rc if camera_embedding == "relative_radius" else pc
+    return np.array([pt - pc, math.sin(at - ac), math.cos(at - ac), last], dtype=np.float32)
+
+
+class ViewsReleaseDataset(torch.utils.data.Dataset):
+    """Pairs (condition view, target view) of one object per item.
+
+    ``ds[i]`` is a dict: ``image_target`` and ``image_cond`` (3, H, W) float32 in [-1, 1] (pixels
+    with alpha == 0 are white, partial alpha is not blended: SPEC section 6), ``pose`` (4,)
+    float32 T, ``object_id`` str, ``cond_index`` int, ``target_index`` int.
+    """
+
+    def __init__(self, root: str | os.PathLike, split: Split = "train", image_size: int = 256, seed: int = 0,
+                 camera_embedding: str = "relative_radius"):
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise FileNotFoundError(f"dataset root {str(self.root)!r} does not exist or is not a folder")
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+        if not isinstance(image_size, int) or isinstance(image_size, bool) or image_size < 8:
+            raise ValueError(f"image_size must be an integer >= 8, got {image_size!r}")
+        if camera_embedding not in CAMERA_EMBEDDINGS:
+            raise ValueError(f"camera_embedding must be one of {CAMERA_EMBEDDINGS}, got {camera_embedding!r}")
+        self.split = split
+        self.image_size = image_size
+        self.seed = int(seed)
+        self.camera_embedding = camera_embedding
+        self.epoch = 0
+        self._num_views: dict[str, int] = {}
+        names = self._read_names()
+        if not names:
+            raise ValueError(f"dataset {str(self.root)!r} has no objects (valid_paths.json is empty and no "
+                             "sub-folder holds 000.png)")
+        self.object_ids: list[str] = split_names(names, split)
+
+    def _read_names(self) -> list[str]:
+        vp = self.root / "valid_paths.json"
+        if vp.is_file():
+            try:
+                names = json.loads(vp.read_text())
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{vp} is not valid JSON: {e}") from e
+            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                raise ValueError(f"{vp} must hold a JSON list of folder names, got {type(names).__name__}")
+            return names
+        names = sorted(p.name for p in self.root.iterdir() if p.is_dir() and (p / "000.png").is_file())
+        if names:
+            warnings.warn(f"{vp} not found; using the {len(names)} sorted sub-folders that hold 000.png", stacklevel=3)
+        return names
+
+    def set_epoch(self, epoch: int) -> None:
+        """Change which pairs are drawn (pairs depend on ``(seed, epoch, index)`` only)."""
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.object_ids)
+
+    def num_views(self, object_id: str) -> int:
+        """Number of consecutive views ``000.png/000.npy, 001...`` in the object's folder."""
+        if object_id not in self._num_views:
+            folder = self.root / object_id
+            if not folder.is_dir():
+                raise FileNotFoundError(f"object folder {str(folder)!r} listed in valid_paths.json does not exist")
+            n = 0
+            while (folder / f"{n:03d}.png").is_file() and (folder / f"{n:03d}.npy").is_file():
+                n += 1
+            if n < 2:
+                raise ValueError(f"object folder {str(folder)!r} needs at least 2 views (000.png + 000.npy, ...), found {n}")
+            self._num_views[object_id] = n
+        return self._num_views[object_id]
+
+    def load_image(self, object_id: str, view_index: int) -> torch.Tensor:
+        """``(3, H, W)`` float32 in [-1, 1]: alpha == 0 -> white (no blending), resized to ``image_size``."""
+        path = self.root / object_id / f"{view_index:03d}.png"
+        try:
+            with Image.open(path) as im:
+                rgba = np.array(im.convert("RGBA"))
+        except FileNotFoundError:
+            raise FileNotFoundError(f"view image {str(path)!r} does not exist") from None
+        except OSError as e:
+            raise ValueError(f"view image {str(path)!r} cannot be read: {e}") from e
+        rgb = rgba[..., :3].copy()
+        rgb[rgba[..., 3] == 0] = 255
+        img = Image.fromarray(rgb)
+        if img.size != (self.image_size, self.image_size):
+            img = img.resize((self.image_size, self.image_size), Image.Resampling.BILINEAR)
+        arr = torch.from_numpy(np.asarray(img, dtype=np.float32)).permute(2, 0, 1)
+        return arr / 127.5 - 1.0
+
+    def load_world_to_cam(self, object_id: str, view_index: int) -> np.ndarray:
+        """``(3, 4)`` float64 world-to-camera matrix of a view."""
+        path = self.root / object_id / f"{view_index:03d}.npy"
+        if not path.is_file():
+            raise FileNotFoundError(f"pose file {str(path)!r} does not exist")
+        m = np.load(path).astype(np.float64)
+        if m.shape not in ((3, 4), (4, 4)) or not np.all(np.isfinite(m)):
+            raise ValueError(f"pose file {str(path)!r} must hold a finite 3x4 matrix, got shape {m.shape}")
+        return m[:3]
+
+    def sample_pair(self, index: int) -> tuple[int, int]:
+        """(cond_index, target_index): two distinct views, deterministic given (seed, epoch, index)."""
+        n = self.num_views(self.object_ids[index])
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        cond, target = rng.choice(n, size=2, replace=False)
+        return int(cond), int(target)
+
+    def __getitem__(self, index: int) -> dict:
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"index {index} out of range for a dataset of {len(self)} objects")
+        index = index % len(self)
+        object_id = self.object_ids[index]
+        cond, target = self.sample_pair(index)
+        pose = pose_embedding(self.load_world_to_cam(object_id, cond), self.load_world_to_cam(object_id, target),
+                              self.camera_embedding)
+        return {
+            "image_target": self.load_image(object_id, target),
+            "image_cond": self.load_image(object_id, cond),
+            "pose": torch.from_numpy(pose),
+            "object_id": object_id,
+            "cond_index": cond,
+            "target_index": target,
+        }

@@ -1,0 +1,29 @@
+"""Novel-view evaluation (SPEC section 10): metrics, protocols, data reader and runner.
+
+>>> from zero123.eval import get_protocol
+>>> get_protocol("syncdreamer-gso30").resolution
+256
+"""
+
+from .metrics import load_lpips, lpips_availability, psnr, ssim
+from .protocols import PROTOCOLS, EvalProtocol, TargetChange, get_protocol, parse_targets
+from .runner import EvalReport, IdentityPredictor, PipelinePredictor, evaluate, format_summary
+from .views import ViewsFolder
+
+__all__ = [
+    "PROTOCOLS",
+    "EvalProtocol",
+    "EvalReport",
+    "IdentityPredictor",
+    "PipelinePredictor",
+    "TargetChange",
+    "ViewsFolder",
+    "evaluate",
+    "format_summary",
+    "get_protocol",
+    "load_lpips",
+    "lpips_availability",
+    "parse_targets",
+    "psnr",
+    "ssim",
+]

@@ -1,0 +1,496 @@
+"""``Zero123Pipeline``: novel views of an object from one image and a camera change.
+
+Numerics follow the original Zero-1-to-3 release (SPEC sections 2-3):
+
+* CLIP preprocessing: image in [-1, 1] -> bicubic resize to the encoder's ``image_size`` with
+  ``align_corners=True``, no antialias, no centre crop -> [0, 1] -> OpenAI mean/std.
+* The cross-attention context is ONE token ``cc_projection(concat(clip_embed, T))``.
+* The concat latent is the VAE posterior **mode** of the input image, **not** scaled by 0.18215;
+  U-Net input channels are ``[noisy latent (4), concat latent (4)]``.
+* Classifier-free guidance: the unconditional branch uses an all-zero token (zeros AFTER the
+  projection) and an all-zero concat latent; ``eps = u + s * (c - u)``.
+* DDIM on the original timestep grid (:mod:`zero123.schedule`), eta 1.0 by default.
+
+The image is encoded once per call; all views and both guidance branches go through the U-Net
+in one batched call per step (chunked by ``max_batch``).
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import PIL.Image
+import torch
+import torch.nn.functional as F
+from diffusers import DiffusionPipeline
+from diffusers.utils import BaseOutput
+
+from .camera import RelativeCamera, embed_cameras, parse_cameras
+from .models.cc_projection import CCProjection  # noqa: F401  (diffusers loads only imported modules)
+from .schedule import TIMESTEP_SPACINGS, TimestepSpacing, set_timesteps
+
+#: OpenAI CLIP normalisation (SPEC section 2).
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+
+OutputType = Literal["pil", "np", "pt", "latent"]
+OUTPUT_TYPES: tuple[str, ...] = ("pil", "np", "pt", "latent")
+
+ImageInput = PIL.Image.Image | np.ndarray | torch.Tensor
+
+
+@dataclass
+class ImageConditioning:
+    """What the input image contributes, computed once per call.
+
+    Attributes:
+        image_embeds: ``(B, D)`` projected CLIP image embedding (not L2-normalised).
+        concat_latents: ``(B, 4, h, w)`` VAE posterior mode, NOT multiplied by the scaling factor.
+    """
+
+    image_embeds: torch.Tensor
+    concat_latents: torch.Tensor
+
+    def repeat(self, n: int) -> "ImageConditioning":
+        """Each entry repeated ``n`` times along the batch (``repeat_interleave``)."""
+        return ImageConditioning(self.image_embeds.repeat_interleave(n, 0), self.concat_latents.repeat_interleave(n, 0))
+
+
+@dataclass
+class Zero123PipelineOutput(BaseOutput):
+    """Output of :class:`Zero123Pipeline`.
+
+    Attributes:
+        images: one entry per target camera times ``num_images_per_prompt`` (view-major: the
+            samples of view 0 first). A list of PIL images, an ``(N, H, W, 3)`` float array in
+            [0, 1] (``"np"``), an ``(N, 3, H, W)`` tensor in [0, 1] (``"pt"``), or the scaled
+            latents ``(N, 4, h, w)`` (``"latent"``).
+    """
+
+    images: list[PIL.Image.Image] | np.ndarray | torch.Tensor
+
+
+class Zero123Pipeline(DiffusionPipeline):
+    """Zero-1-to-3 novel-view synthesis.
+
+    Args:
+        vae: ``AutoencoderKL`` (SD KL-f8); ``config.sample_size`` is the image resolution.
+        image_encoder: ``CLIPVisionModelWithProjection``; ``config.image_size`` is the CLIP input size.
+        unet: ``UNet2DConditionModel`` with 8 input channels ``[noisy latent, concat latent]``.
+        scheduler: a ``DDIMScheduler`` (SPEC section 3); other schedulers need
+            ``timestep_spacing="diffusers"``.
+        cc_projection: :class:`zero123.CCProjection`; its ``config.camera_embedding`` says what
+            the 4th slot of T holds.
+    """
+
+    model_cpu_offload_seq = "image_encoder->cc_projection->unet->vae"
+    _callback_tensor_inputs = ["latents"]
+
+    def __init__(self, vae, image_encoder, unet, scheduler, cc_projection):
+        super().__init__()
+        self.register_modules(
+            vae=vae, image_encoder=image_encoder, unet=unet, scheduler=scheduler, cc_projection=cc_projection
+        )
+        self.vae_scale_factor = 2 ** (len(self.vae.config.block_out_channels) - 1)
+
+    # ------------------------------------------------------------------ loading
+    @classmethod
+    def from_pretrained(
+        cls,
+        pretrained_model_name_or_path: str | os.PathLike,
+        torch_dtype: torch.dtype | None = None,
+        dtype: torch.dtype | None = None,
+        **kwargs,
+    ) -> "Zero123Pipeline":
+        """Load a pipeline.
+
+        * ``"bundled"`` (:data:`zero123.assets.BUNDLED_MODEL_NAME`): the small model shipped with the package.
+        * A folder saved by :meth:`save_pretrained` (``model_index.json`` naming ``Zero123Pipeline``).
+        * Anything else (original ``.ckpt``, other diffusers layouts, hub names) goes to
+          :func:`zero123.checkpoints.load_pipeline`, which accepts ``use_ema``,
+          ``camera_embedding`` and ``trust_pickle``.
+
+        ``torch_dtype`` and ``dtype`` are synonyms.
+        """
+        from .assets import BUNDLED_MODEL_DIR, BUNDLED_MODEL_NAME
+
+        if torch_dtype is not None and dtype is not None and torch_dtype != dtype:
+            raise ValueError(f"torch_dtype={torch_dtype} and dtype={dtype} disagree; pass only one")
+        dtype = dtype if dtype is not None else torch_dtype
+        if dtype is not None and not isinstance(dtype, torch.dtype):
+            raise TypeError(f"dtype must be a torch.dtype such as torch.float16, got {dtype!r}")
+        if not isinstance(pretrained_model_name_or_path, (str, os.PathLike)):
+            raise TypeError(
+                f"pretrained_model_name_or_path must be a path or name, got {type(pretrained_model_name_or_path).__name__}"
+            )
+        if str(pretrained_model_name_or_path) == BUNDLED_MODEL_NAME:
+            if not (BUNDLED_MODEL_DIR / "model_index.json").is_file():
+                raise FileNotFoundError(f"the bundled model is missing from this install ({BUNDLED_MODEL_DIR})")
+            pretrained_model_name_or_path = BUNDLED_MODEL_DIR
+        from .checkpoints import detect_format, load_pipeline
+
+        path = Path(pretrained_model_name_or_path)
+        # Our own folder loads through diffusers; every other format (including the community
+        # layouts whose model_index.json also says "Zero123Pipeline") goes to the converters.
+        if (path / "model_index.json").is_file() and detect_format(path) == "zero123":
+            return super().from_pretrained(path, dtype=dtype, **kwargs)
+        return load_pipeline(pretrained_model_name_or_path, torch_dtype=dtype, **kwargs)
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def image_size(self) -> int:
+        """Side of the square images the model works at (``vae.config.sample_size``)."""
+        return int(self.vae.config.sample_size)
+
+    @property
+    def camera_embedding(self) -> str:
+        """What the 4th slot of T holds: ``"relative_radius"`` or ``"cond_polar"``."""
+        return self.cc_projection.config.camera_embedding
+
+    # ------------------------------------------------------------------ seams
+    def clip_preprocess(self, images: torch.Tensor) -> torch.Tensor:
+        """CLIP input from images in [-1, 1] (SPEC section 2).
+
+        Args:
+            images: ``(B, 3, H, W)`` in [-1, 1].
+
+        Returns:
+            ``(B, 3, S, S)`` with ``S = image_encoder.config.image_size``: bicubic resize with
+            ``align_corners=True`` and no antialias, no centre crop, mapped to [0, 1], then
+            normalised with the OpenAI mean/std. Not clamped after the resize (neither is the original).
+        """
+        if images.ndim != 4 or images.shape[1] != 3:
+            raise ValueError(f"images must have shape (B, 3, H, W), got {tuple(images.shape)}")
+        s = int(self.image_encoder.config.image_size)
+        x = images
+        if tuple(x.shape[-2:]) != (s, s):
+            x = F.interpolate(x, size=(s, s), mode="bicubic", align_corners=True, antialias=False)
+        x = (x + 1.0) / 2.0
+        mean = torch.tensor(CLIP_MEAN, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
+        std = torch.tensor(CLIP_STD, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
+        return (x - mean) / std
+
+    def encode_image(self, images: torch.Tensor) -> ImageConditioning:
+        """CLIP embedding and concat latent of condition images.
+
+        Args:
+            images: ``(B, 3, H, W)`` in [-1, 1], at the model's resolution.
+
+        Returns:
+            :class:`ImageConditioning` with ``image_embeds`` ``(B, D)`` and ``concat_latents``
+            ``(B, 4, h, w)`` = the VAE posterior mode, NOT scaled.
+        """
+        if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[1] != 3:
+            raise ValueError(
+                f"images must be a (B, 3, H, W) tensor in [-1, 1], got "
+                f"{tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__}"
+            )
+        device = self._execution_device
+        enc_dtype = self.image_encoder.dtype
+        clip_in = self.clip_preprocess(images.to(device=device, dtype=torch.float32)).to(enc_dtype)
+        image_embeds = self.image_encoder(pixel_values=clip_in).image_embeds
+        vae_in = images.to(device=device, dtype=self.vae.dtype)
+        concat_latents = self.vae.encode(vae_in).latent_dist.mode()
+        return ImageConditioning(image_embeds=image_embeds, concat_latents=concat_latents)
+
+    def predict_noise(
+        self,
+        noisy_latents: torch.Tensor,
+        timestep: torch.Tensor | int,
+        conditioning: ImageConditioning,
+        poses: torch.Tensor,
+        guidance_scale: float = 3.0,
+        max_batch: int | None = None,
+    ) -> torch.Tensor:
+        """Guided noise prediction for a batch of views (one batched U-Net call, chunked by ``max_batch``).
+
+        Args:
+            noisy_latents: ``(B, 4, h, w)`` scaled noisy latents x_t.
+            timestep: scalar or ``(B,)`` timesteps.
+            conditioning: from :meth:`encode_image`, batch 1 (broadcast) or B.
+            poses: ``(B, 4)`` camera vectors T.
+            guidance_scale: CFG scale s; 1.0 runs the conditional branch only.
+            max_batch: largest U-Net batch per forward call (``None``: everything at once).
+
+        Returns:
+            ``(B, 4, h, w)`` ``eps = eps_uncond + s * (eps_cond - eps_uncond)``.
+        """
+        b = noisy_latents.shape[0]
+        if poses.ndim != 2 or poses.shape != (b, self.cc_projection.config.pose_dim):
+            raise ValueError(
+                f"poses must have shape ({b}, {self.cc_projection.config.pose_dim}) to match noisy_latents, got {tuple(poses.shape)}"
+            )
+        embeds, concat = conditioning.image_embeds, conditioning.concat_latents
+        if embeds.shape[0] == 1 and b != 1:
+            embeds, concat = embeds.expand(b, -1), concat.expand(b, -1, -1, -1)
+        elif embeds.shape[0] != b:
+            raise ValueError(f"conditioning has batch {embeds.shape[0]}, expected 1 or {b} (the batch of noisy_latents)")
+        dtype = self.unet.dtype
+        device = noisy_latents.device
+        tokens = self.cc_projection(embeds.to(device=device, dtype=self.cc_projection.dtype), poses.to(device))
+        tokens = tokens.to(dtype)
+        concat = concat.to(device=device, dtype=dtype)
+        noisy = noisy_latents.to(dtype)
+        t = torch.as_tensor(timestep, device=device)
+        t = t.expand(b) if t.ndim == 0 else t
+        do_cfg = guidance_scale != 1.0
+        if do_cfg:
+            # uncond first: zero token after the projection and zero concat latent (SPEC section 2)
+            unet_in = torch.cat([torch.cat([noisy, torch.zeros_like(concat)], 1), torch.cat([noisy, concat], 1)])
+            context = torch.cat([torch.zeros_like(tokens), tokens])
+            t = torch.cat([t, t])
+        else:
+            unet_in = torch.cat([noisy, concat], 1)
+            context = tokens
+        eps = self._unet_batched(unet_in, t, context, max_batch)
+        if do_cfg:
+            eps_uncond, eps_cond = eps.chunk(2)
+            eps = eps_uncond + guidance_scale * (eps_cond - eps_uncond)
+        return eps
+
+    def _unet_batched(self, sample: torch.Tensor, t: torch.Tensor, context: torch.Tensor, max_batch: int | None):
+        n = sample.shape[0]
+        step = n if max_batch is None else max_batch
+        outs = [
+            self.unet(sample[i : i + step], t[i : i + step], encoder_hidden_states=context[i : i + step], return_dict=False)[0]
+            for i in range(0, n, step)
+        ]
+        return outs[0] if len(outs) == 1 else torch.cat(outs)
+
+    # ------------------------------------------------------------------ input handling
+    def image_to_tensor(self, image: ImageInput) -> torch.Tensor:
+        """One input image as a ``(1, 3, S, S)`` float32 tensor in [-1, 1] at the model's resolution.
+
+        PIL images of any mode; numpy ``(H, W, 3|4)`` uint8 or float in [0, 1]; torch ``(3|4, H, W)``
+        or ``(1, 3|4, H, W)`` float in [0, 1]. The image is resized to ``S x S`` first, then any
+        alpha is composited over white (SPEC section 5, preprocessing off).
+        """
+        from .preprocess import composite_on_white
+
+        pil = self._to_pil(image)
+        if pil.width < 1 or pil.height < 1:
+            raise ValueError(f"input_image is empty ({pil.width}x{pil.height})")
+        if pil.mode not in ("RGB", "RGBA"):
+            pil = composite_on_white(pil) if pil.mode not in ("LA", "PA", "P") else pil.convert("RGBA")
+        s = self.image_size
+        if pil.size != (s, s):
+            pil = pil.resize((s, s), PIL.Image.Resampling.LANCZOS)
+        pil = composite_on_white(pil)
+        arr = np.asarray(pil, dtype=np.float32) / 127.5 - 1.0
+        return torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0).contiguous()
+
+    @staticmethod
+    def _to_pil(image: ImageInput) -> PIL.Image.Image:
+        if isinstance(image, PIL.Image.Image):
+            return image
+        if isinstance(image, torch.Tensor):
+            t = image.detach().cpu()
+            if t.ndim == 4 and t.shape[0] == 1:
+                t = t[0]
+            if t.ndim != 3 or t.shape[0] not in (3, 4):
+                raise ValueError(f"input_image tensor must be (3|4, H, W) or (1, 3|4, H, W) in [0, 1], got shape {tuple(image.shape)}")
+            image = t.permute(1, 2, 0).float().numpy()
+        if isinstance(image, np.ndarray):
+            a = image
+            if a.ndim == 2:
+                a = np.repeat(a[..., None], 3, axis=2)
+            if a.ndim != 3 or a.shape[2] not in (3, 4):
+                raise ValueError(f"input_image array must be (H, W), (H, W, 3) or (H, W, 4), got shape {a.shape}")
+            if a.dtype == np.uint8:
+                pass
+            elif np.issubdtype(a.dtype, np.floating):
+                if not np.all(np.isfinite(a)):
+                    raise ValueError("input_image contains NaN or inf")
+                a = (np.clip(a, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+            else:
+                raise TypeError(f"input_image array must be uint8 or float in [0, 1], got dtype {a.dtype}")
+            return PIL.Image.fromarray(np.ascontiguousarray(a), mode="RGBA" if a.shape[2] == 4 else "RGB")
+        raise TypeError(
+            f"input_image must be a PIL image, a numpy array or a torch tensor, got {type(image).__name__}"
+        )
+
+    def check_inputs(self, num_inference_steps, guidance_scale, eta, num_images_per_prompt, output_type, max_batch, timestep_spacing):
+        if isinstance(num_inference_steps, bool) or not isinstance(num_inference_steps, (int, np.integer)) or num_inference_steps < 1:
+            raise ValueError(f"num_inference_steps must be a positive int, got {num_inference_steps!r}")
+        for name, v in (("guidance_scale", guidance_scale), ("eta", eta)):
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v):
+                raise ValueError(f"{name} must be a finite number, got {v!r}")
+        if eta < 0:
+            raise ValueError(f"eta must be >= 0, got {eta}")
+        if isinstance(num_images_per_prompt, bool) or not isinstance(num_images_per_prompt, int) or num_images_per_prompt < 1:
+            raise ValueError(f"num_images_per_prompt must be a positive int, got {num_images_per_prompt!r}")
+        if output_type not in OUTPUT_TYPES:
+            raise ValueError(f"output_type must be one of {OUTPUT_TYPES}, got {output_type!r}")
+        if max_batch is not None and (isinstance(max_batch, bool) or not isinstance(max_batch, int) or max_batch < 1):
+            raise ValueError(f"max_batch must be a positive int or None, got {max_batch!r}")
+        if timestep_spacing not in TIMESTEP_SPACINGS:
+            raise ValueError(f"timestep_spacing must be one of {TIMESTEP_SPACINGS}, got {timestep_spacing!r}")
+
+    def _check_device_dtype(self, device: torch.device) -> None:
+        if device.type == "cpu":
+            for name in ("unet", "vae", "image_encoder"):
+                if getattr(self, name).dtype == torch.float16:
+                    raise ValueError(
+                        f"float16 is not supported on CPU ({name} is float16): load with dtype=torch.float32 "
+                        "(or torch.bfloat16), or move the pipeline to a CUDA device"
+                    )
+
+    @staticmethod
+    def _randn(shape, generators: list[torch.Generator | None], device, dtype) -> torch.Tensor:
+        """Standard normal noise of ``shape`` (leading dim = number of samples), sample i drawn with
+        ``generators[i]`` on that generator's device, so results don't depend on batch composition."""
+        out = []
+        for g in generators:
+            gen_device = g.device if g is not None else torch.device("cpu")
+            out.append(torch.randn((1, *shape[1:]), generator=g, device=gen_device, dtype=torch.float32))
+        return torch.cat(out).to(device=device, dtype=dtype)
+
+    # ------------------------------------------------------------------ call
+    @torch.no_grad()
+    def __call__(
+        self,
+        input_image: ImageInput,
+        camera_params: dict | Sequence[dict] | RelativeCamera | None = None,
+        *,
+        cameras: Sequence[RelativeCamera] | RelativeCamera | None = None,
+        num_inference_steps: int = 50,
+        guidance_scale: float = 3.0,
+        eta: float = 1.0,
+        generator: torch.Generator | Sequence[torch.Generator] | None = None,
+        num_images_per_prompt: int = 1,
+        latents: torch.Tensor | None = None,
+        output_type: OutputType = "pil",
+        return_dict: bool = True,
+        callback_on_step_end: Callable[[Any, int, torch.Tensor, dict], dict] | None = None,
+        cond_elevation: float | None = None,
+        max_batch: int | None = None,
+        timestep_spacing: TimestepSpacing = "original",
+    ) -> Zero123PipelineOutput | tuple:
+        """Generate the view of ``input_image`` from each target camera.
+
+        Args:
+            input_image: PIL image, numpy ``(H, W, 3|4)`` (uint8 or float in [0, 1]) or torch
+                ``(3|4, H, W)`` in [0, 1]; RGBA is composited on white. Resized to the model's resolution.
+            camera_params: one dict ``{"azimuth": deg, "elevation": deg, "radius": ratio}`` (or
+                ``"delta_radius"``) or a list of them; +elevation moves the camera up.
+            cameras: typed alternative to ``camera_params`` (one or a list of :class:`RelativeCamera`).
+            num_inference_steps: S; with ``timestep_spacing="original"`` S = 50 runs 49 steps (SPEC section 3).
+            guidance_scale: classifier-free guidance scale (3.0 as the original demo); 1.0 skips
+                the unconditional branch.
+            eta: DDIM eta (1.0 = the original demo's stochastic sampler).
+            generator: one generator, or one per output (``num_views * num_images_per_prompt``),
+                which makes each output independent of the others in the call.
+            num_images_per_prompt: samples per target camera (outputs are view-major).
+            latents: initial noise ``(N, 4, h, w)`` with N = views * num_images_per_prompt.
+            output_type: ``"pil"``, ``"np"``, ``"pt"`` or ``"latent"``.
+            return_dict: return a :class:`Zero123PipelineOutput` (else a 1-tuple).
+            callback_on_step_end: ``f(pipe, step_index, timestep, {"latents": ...}) -> dict``; a
+                returned ``"latents"`` replaces the current latents.
+            cond_elevation: the input view's elevation in degrees (+ = above); required when
+                ``cc_projection.config.camera_embedding == "cond_polar"`` (Stable Zero123).
+            max_batch: largest U-Net batch per forward call, to bound memory.
+            timestep_spacing: ``"original"`` (the release's grid) or ``"diffusers"`` (the scheduler's own).
+        """
+        # 1. Check inputs
+        self.check_inputs(num_inference_steps, guidance_scale, eta, num_images_per_prompt, output_type, max_batch, timestep_spacing)
+        if (camera_params is None) == (cameras is None):
+            raise ValueError("give exactly one of camera_params (dicts) or cameras (RelativeCamera objects)")
+        if cameras is not None:
+            cams = [cameras] if isinstance(cameras, RelativeCamera) else list(cameras)
+            if not cams:
+                raise ValueError("cameras is empty; give at least one target camera")
+            for c in cams:
+                if not isinstance(c, RelativeCamera):
+                    raise TypeError(f"cameras must be RelativeCamera objects, got {type(c).__name__}")
+        else:
+            cams = parse_cameras(camera_params)
+        poses_one = embed_cameras(cams, self.camera_embedding, cond_elevation)  # (V, 4)
+        n_views = len(cams)
+        n = n_views * num_images_per_prompt
+        if isinstance(generator, (list, tuple)):
+            if len(generator) != n:
+                raise ValueError(
+                    f"generator is a list of {len(generator)}; expected one per output = "
+                    f"{n_views} views x {num_images_per_prompt} images = {n}"
+                )
+            generators = list(generator)
+        else:
+            generators = [generator] * n
+        device = self._execution_device
+        self._check_device_dtype(device)
+        dtype = self.unet.dtype
+
+        # 2. Encode the input image once: CLIP embedding and unscaled concat latent
+        image = self.image_to_tensor(input_image)
+        cond = self.encode_image(image.to(device))
+        poses = poses_one.repeat_interleave(num_images_per_prompt, 0).to(device)  # (N, 4), view-major
+
+        # 3. Timesteps
+        timesteps = set_timesteps(self.scheduler, num_inference_steps, timestep_spacing, device=device)
+
+        # 4. Initial latents
+        h = w = self.image_size // self.vae_scale_factor
+        shape = (n, self.unet.config.out_channels, h, w)
+        if latents is None:
+            latents = self._randn(shape, generators, device, torch.float32)
+        else:
+            if not isinstance(latents, torch.Tensor) or tuple(latents.shape) != shape:
+                raise ValueError(f"latents must be a tensor of shape {shape}, got {getattr(latents, 'shape', type(latents).__name__)}")
+            latents = latents.to(device=device, dtype=torch.float32)
+        latents = latents * self.scheduler.init_noise_sigma
+
+        # 5. Denoising loop (latents kept in float32; the U-Net runs in its own dtype)
+        step_kwargs = self._step_kwargs(eta)
+        with self.progress_bar(total=len(timesteps)) as bar:
+            for i, t in enumerate(timesteps):
+                model_in = self.scheduler.scale_model_input(latents, t)
+                eps = self.predict_noise(model_in, t, cond, poses, guidance_scale, max_batch).float()
+                extra = self._step_extra(step_kwargs, eta, shape, generators, device)
+                latents = self.scheduler.step(eps, t, latents, **extra, return_dict=False)[0]
+                if callback_on_step_end is not None:
+                    out = callback_on_step_end(self, i, t, {"latents": latents}) or {}
+                    latents = out.get("latents", latents)
+                bar.update()
+
+        # 6. Decode
+        if output_type == "latent":
+            images = latents
+        else:
+            decoded = self.vae.decode(latents.to(self.vae.dtype) / self.vae.config.scaling_factor, return_dict=False)[0]
+            images = (decoded.float() / 2 + 0.5).clamp(0, 1)
+            if output_type == "np":
+                images = images.permute(0, 2, 3, 1).cpu().numpy()
+            elif output_type == "pil":
+                arr = (images.permute(0, 2, 3, 1).cpu().numpy() * 255).round().astype(np.uint8)
+                images = [PIL.Image.fromarray(a) for a in arr]
+        self.maybe_free_model_hooks()
+        if not return_dict:
+            return (images,)
+        return Zero123PipelineOutput(images=images)
+
+    def _step_kwargs(self, eta: float) -> dict:
+        params = set(inspect.signature(self.scheduler.step).parameters)
+        kwargs: dict[str, Any] = {}
+        if "eta" in params:
+            kwargs["eta"] = eta
+        if "variance_noise" in params:
+            kwargs["variance_noise"] = None
+        return kwargs
+
+    def _step_extra(self, step_kwargs: dict, eta: float, shape, generators, device) -> dict:
+        """Per-step scheduler kwargs: DDIM gets its eta noise drawn per sample with that sample's
+        generator; other schedulers get the first generator if they take one."""
+        extra = {k: v for k, v in step_kwargs.items() if k != "variance_noise"}
+        if "variance_noise" in step_kwargs:
+            if eta > 0:
+                extra["variance_noise"] = self._randn(shape, generators, device, torch.float32)
+        elif "generator" in inspect.signature(self.scheduler.step).parameters:
+            extra["generator"] = generators[0]
+        return extra

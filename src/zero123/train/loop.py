@@ -1,0 +1,440 @@
+"""The diffusion training loop of ``zero123 train`` on Hugging Face accelerate.
+
+One call of :func:`train` does, in order:
+
+1. Prepare the run folder (fresh, or ``resume`` with a config that must match the saved one).
+2. Build the starting components (:mod:`.init`); from scratch, train the VAE first (:mod:`.vae_stage`).
+3. Cache the frozen VAE's latents of every view (posterior mean and std; SPEC section 2).
+4. Optimise  MSE(eps_hat, eps)  with AdamW groups (U-Net lr, cc_projection and image encoder 10x),
+   linear warm-up then constant, gradient accumulation, CFG dropout, EMA (SPEC sections 2, 3, 7).
+5. Checkpoint every N steps, at the end and on SIGINT/SIGTERM; log to TensorBoard.
+
+All randomness of a step (VAE sample noise, diffusion noise, timesteps, dropout) comes from one
+CPU ``torch.Generator`` per process whose state is checkpointed, and the data position is the step
+counter, so ``--resume`` continues bit-for-bit the run that was stopped.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import resource
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .checkpoint import COMPONENTS, latest_checkpoint, load_base, load_checkpoint, save_base, save_checkpoint
+from .config import Config, ConfigError, config_differences
+from .data import PairSampler, ViewSource, open_dataset
+from .dropout import DropoutMasks, apply_cfg_dropout, dropout_masks
+from .ema import EMA
+
+logger = logging.getLogger("zero123.train")
+
+
+@dataclass
+class TrainResult:
+    """What a call of :func:`train` did."""
+
+    run_dir: Path
+    step: int
+    last_checkpoint: Path | None
+    interrupted: bool
+    final_loss: float
+    samples_per_second: float
+    skipped_views: int
+
+
+class Denoiser(nn.Module):
+    """The trained parts in one module (one DDP wrapper): cc_projection, U-Net and, when trained,
+    the image encoder. ``forward`` returns the predicted noise ``(B, 4, h, w)``."""
+
+    def __init__(self, unet, cc_projection, image_encoder, clip_preprocess, *, train_image_encoder: bool):
+        super().__init__()
+        self.unet = unet
+        self.cc_projection = cc_projection
+        self.train_image_encoder = train_image_encoder
+        if train_image_encoder:
+            self.image_encoder = image_encoder
+        else:  # frozen: kept out of the module tree so DDP and the optimizer never see it
+            object.__setattr__(self, "frozen_image_encoder", image_encoder)
+        self._clip_preprocess = clip_preprocess
+
+    def encode(self, cond_pixels: torch.Tensor) -> torch.Tensor:
+        """Projected image embeddings ``(B, D)`` of condition images in [-1, 1], with the
+        pipeline's CLIP preprocessing (SPEC section 2)."""
+        pixels = self._clip_preprocess(cond_pixels)
+        if self.train_image_encoder:
+            return self.image_encoder(pixel_values=pixels).image_embeds
+        with torch.no_grad():
+            return self.frozen_image_encoder(pixel_values=pixels).image_embeds
+
+    def forward(self, noisy_latents, timesteps, concat_latents, pose, drop_clip, drop_concat, cond_pixels):
+        image_embeds = self.encode(cond_pixels)
+        masks = DropoutMasks(drop_clip=drop_clip, drop_concat=drop_concat)
+        image_embeds, concat_latents = apply_cfg_dropout(image_embeds, concat_latents, masks)
+        token = self.cc_projection(image_embeds, pose)  # (B, 1, C): T appended after the dropout
+        x = torch.cat([noisy_latents, concat_latents.to(noisy_latents.dtype)], dim=1)
+        return self.unet(x, timesteps, encoder_hidden_states=token.to(noisy_latents.dtype)).sample
+
+
+def make_pipeline(components: dict):
+    """A :class:`zero123.pipeline.Zero123Pipeline` around ``components`` (shared preprocessing)."""
+    from ..pipeline import Zero123Pipeline
+
+    return Zero123Pipeline(**{k: components[k] for k in COMPONENTS})
+
+
+class _StopFlag:
+    """SIGINT/SIGTERM set a flag; the loop checkpoints at the next step boundary and returns."""
+
+    def __init__(self):
+        self.signum: int | None = None
+        self._old = {}
+
+    def __enter__(self):
+        for s in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._old[s] = signal.signal(s, self._handle)
+            except ValueError:  # not the main thread
+                pass
+        return self
+
+    def _handle(self, signum, frame):
+        if self.signum is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # second Ctrl-C: give up immediately
+        self.signum = signum
+        logger.warning("received signal %d: saving a checkpoint at the end of this step", signum)
+
+    def __exit__(self, *exc):
+        for s, h in self._old.items():
+            signal.signal(s, h)
+
+
+def _prepare_run_dir(run_dir: Path, config: Config, resume: bool) -> None:
+    saved = run_dir / "config.yaml"
+    if resume:
+        if not saved.is_file():
+            raise FileNotFoundError(f"--resume: {run_dir} has no config.yaml; it is not a training run folder")
+        diffs = config_differences(Config.load(saved), config)
+        if diffs:
+            raise ConfigError(
+                f"--resume: the config differs from the one {run_dir} was trained with: "
+                + "; ".join(diffs)
+                + " (only train.max_steps, checkpoint/log/sample intervals and keep_last may change)"
+            )
+    elif saved.exists() or latest_checkpoint(run_dir) is not None:
+        raise FileExistsError(f"{run_dir} already holds a training run; pass --resume to continue it or choose a new --out")
+
+
+def _match_resolution(comps: dict, config: Config) -> None:
+    """The model's resolution (``vae.config.sample_size``) must be ``data.image_size``. From scratch
+    the convolutional presets adapt (their sample sizes are set); a loaded model must match."""
+    size = config.data.image_size
+    vae, unet = comps["vae"], comps["unet"]
+    factor = 2 ** (len(vae.config.block_out_channels) - 1)
+    if config.model.init == "scratch":
+        if size % factor:
+            raise ConfigError(f"config key 'data.image_size' must be a multiple of the VAE factor {factor}, got {size}")
+        vae.register_to_config(sample_size=size)
+        unet.register_to_config(sample_size=size // factor)
+    elif int(vae.config.sample_size) != size:
+        raise ConfigError(
+            f"config key 'data.image_size' is {size} but the model {config.model.init_path!r} works at "
+            f"{vae.config.sample_size} px; set data.image_size: {vae.config.sample_size}"
+        )
+
+
+def _lr_lambda(warmup: int):
+    return lambda step: 1.0 if warmup <= 0 else min(1.0, (step + 1) / warmup)
+
+
+def train(
+    data_dir: str | Path,
+    config: Config,
+    run_dir: str | Path,
+    *,
+    resume: bool = False,
+    log=None,
+    show_progress: bool = True,
+) -> TrainResult:
+    """Train a Zero123 model on a ``views_release`` folder; see the module docstring."""
+    from accelerate import Accelerator
+    from accelerate.utils import gather_object
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    import diffusers.utils.logging as dlog
+    import transformers.utils.logging as tlog
+
+    dlog.disable_progress_bar()
+    tlog.disable_progress_bar()
+    run_dir = Path(run_dir)
+    tc, oc = config.train, config.optim
+    on_gpu = torch.cuda.is_available()
+    accelerator = Accelerator(mixed_precision=tc.mixed_precision if on_gpu else "no", cpu=not on_gpu)
+    is_main = accelerator.is_main_process
+    say = log or (lambda msg: accelerator.print(msg))
+    if tc.mixed_precision != "no" and not on_gpu:
+        say(f"note: train.mixed_precision={tc.mixed_precision!r} needs a GPU; training in fp32 on CPU")
+
+    # 1. Run folder
+    if is_main:
+        _prepare_run_dir(run_dir, config, resume)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        config.save(run_dir / "config.yaml")
+    accelerator.wait_for_everyone()
+
+    # 2. Data (the reader raises clear errors for empty folders and png/npy mismatches)
+    dataset = open_dataset(
+        data_dir, split=config.data.split, image_size=config.data.image_size, seed=tc.seed,
+        camera_embedding=config.model.camera_embedding,
+    )
+    source = ViewSource(dataset, config.model.camera_embedding, use_cache=config.data.cache_latents)
+    sampler = PairSampler(source.num_views, tc.seed)
+
+    progress = Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+        disable=not (show_progress and is_main),
+    )
+    progress.add_task = _with_info(progress.add_task)
+    with progress, _StopFlag() as stop:
+        # 3. Starting components -> RUN_DIR/base (VAE stage first when training from scratch)
+        base = run_dir / "base"
+        if is_main and not base.is_dir():
+            from .init import initial_components
+
+            comps = initial_components(config.model, seed=tc.seed)
+            _match_resolution(comps, config)
+            if config.model.init == "scratch" and not config.model.vae_path and config.vae_stage.enabled:
+                from .vae_stage import train_vae
+
+                train_vae(comps["vae"], source, config.vae_stage, seed=tc.seed, device=accelerator.device,
+                          progress=progress, log=say)
+                comps["vae"].to("cpu")
+            save_base(comps, base)
+        accelerator.wait_for_everyone()
+        comps = load_base(base)
+        vae, unet, cc, encoder, noise_sched = (comps[k] for k in ("vae", "unet", "cc_projection", "image_encoder", "scheduler"))
+        pipe = make_pipeline(comps)
+        device = accelerator.device
+        vae.requires_grad_(False).eval().to(device)
+        if not tc.train_image_encoder:
+            encoder.requires_grad_(False).eval().to(device)
+        if tc.gradient_checkpointing:
+            unet.enable_gradient_checkpointing()
+            if tc.train_image_encoder:
+                encoder.gradient_checkpointing_enable()
+        scaling = float(vae.config.scaling_factor)
+
+        # 4. Latent cache of the frozen VAE
+        if config.data.cache_latents:
+            source.cache_latents(vae, device=device, progress=progress if is_main else None)
+
+        # 5. Model, optimizer (SPEC section 7), EMA, resume
+        model = Denoiser(unet, cc, encoder, pipe.clip_preprocess, train_image_encoder=tc.train_image_encoder)
+        groups = [
+            {"params": list(unet.parameters()), "lr": oc.lr},
+            {"params": list(cc.parameters()), "lr": oc.lr * oc.cc_projection_lr_scale},
+        ]
+        if tc.train_image_encoder:
+            groups.append({"params": list(encoder.parameters()), "lr": oc.lr * oc.image_encoder_lr_scale})
+        optimizer = torch.optim.AdamW(groups, betas=oc.betas, weight_decay=oc.weight_decay, eps=oc.eps)
+        lr_sched = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(oc.warmup_steps))
+        ema = EMA(unet, tc.ema_decay)
+        gen = torch.Generator().manual_seed(tc.seed * 1009 + accelerator.process_index)
+        step = 0
+        ckpt = latest_checkpoint(run_dir) if resume else None
+        if ckpt is not None:
+            st = load_checkpoint(ckpt)
+            unet.load_state_dict(st["unet"])
+            cc.load_state_dict(st["cc_projection"])
+            if tc.train_image_encoder:
+                encoder.load_state_dict(st["image_encoder"])
+            optimizer.load_state_dict(st["optimizer"])
+            lr_sched.load_state_dict(st["lr_scheduler"])
+            ema.load_state_dict(st["unet_ema"], st["state"]["ema_num_updates"])
+            rng = st["rng"]
+            if len(rng) != accelerator.num_processes:
+                raise ValueError(f"--resume: {ckpt} was written by {len(rng)} processes, now {accelerator.num_processes}")
+            gen.set_state(rng[accelerator.process_index])
+            step = int(st["state"]["step"])
+            say(f"resumed from {ckpt} at step {step}")
+        model, optimizer = accelerator.prepare(model, optimizer)
+        inner = accelerator.unwrap_model(model)
+
+        writer = None
+        if is_main:
+            from torch.utils.tensorboard import SummaryWriter
+
+            writer = SummaryWriter(str(run_dir / "logs"))
+
+        def checkpoint() -> Path | None:
+            states = gather_object([gen.get_state()]) if accelerator.num_processes > 1 else [gen.get_state()]
+            path = None
+            if is_main:
+                path = save_checkpoint(
+                    run_dir, step, unet=inner.unet, cc_projection=inner.cc_projection,
+                    image_encoder=encoder if tc.train_image_encoder else None,
+                    ema_state=ema.state_dict(), ema_num_updates=ema.num_updates,
+                    optimizer_state=optimizer.state_dict(), lr_scheduler_state=lr_sched.state_dict(),
+                    rng_states=states, keep_last=tc.keep_last,
+                    extra={"skipped_views": source.skipped},
+                )
+            accelerator.wait_for_everyone()
+            return path
+
+        # 6. The loop
+        world, B, accum = accelerator.num_processes, tc.batch_size, tc.grad_accum
+        per_step = B * accum * world
+        task = progress.add_task("training", total=tc.max_steps, completed=step)
+        last_ckpt, losses, t_log, n_log, final_loss, rate = None, [], time.perf_counter(), 0, float("nan"), 0.0
+        interrupted = False
+        model.train()
+        while step < tc.max_steps:
+            for micro in range(accum):
+                base_k = ((step * accum + micro) * world + accelerator.process_index) * B
+                batch = source.batch(sampler, list(range(base_k, base_k + B)))
+                loss = _micro_step(model, batch, vae, noise_sched, scaling, gen, tc, device)
+                sync = micro == accum - 1
+                ctx = accelerator.no_sync(model) if not sync and world > 1 else _null()
+                with ctx:
+                    accelerator.backward(loss / accum)
+                losses.append(loss.item())
+            if oc.max_grad_norm is not None:
+                accelerator.clip_grad_norm_(model.parameters(), oc.max_grad_norm)
+            optimizer.step()
+            lr_sched.step()
+            optimizer.zero_grad(set_to_none=True)
+            ema.update(inner.unet)
+            step += 1
+            n_log += 1
+            progress.update(task, advance=1, info=f"loss {losses[-1]:.4f}")
+
+            if step % tc.log_every == 0 or step == tc.max_steps:
+                dt = time.perf_counter() - t_log
+                rate = n_log * per_step / max(dt, 1e-9)
+                final_loss = sum(losses) / len(losses)
+                lr = lr_sched.get_last_lr()[0]
+                rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+                if writer is not None:
+                    writer.add_scalar("train/loss", final_loss, step)
+                    writer.add_scalar("train/lr", lr, step)
+                    writer.add_scalar("train/samples_per_second", rate, step)
+                if is_main:
+                    progress.console.print(
+                        f"step {step}/{tc.max_steps}  loss {final_loss:.4f}  lr {lr:.2e}  "
+                        f"{rate:.1f} samples/s  peak RSS {rss:.0f} MiB  skipped {source.skipped}",
+                        soft_wrap=True,
+                    )
+                losses, t_log, n_log = [], time.perf_counter(), 0
+            if tc.sample_every and step % tc.sample_every == 0 and config.data.num_sample_pairs:
+                if is_main:
+                    _log_samples(run_dir, step, comps, inner, ema, source, sampler, config, writer)
+                accelerator.wait_for_everyone()
+            stop_now = stop.signum is not None
+            if world > 1:
+                flag = torch.tensor([1.0 if stop_now else 0.0], device=device)
+                stop_now = bool(accelerator.reduce(flag, reduction="sum").item() > 0)
+            if step % tc.checkpoint_every == 0 or step == tc.max_steps or stop_now:
+                last_ckpt = checkpoint() or last_ckpt
+            if stop_now:
+                interrupted = True
+                say(f"stopped by signal at step {step}; checkpoint written, continue with --resume")
+                break
+        if writer is not None:
+            writer.close()
+    accelerator.wait_for_everyone()
+    return TrainResult(run_dir, step, last_ckpt or latest_checkpoint(run_dir), interrupted, final_loss, rate, source.skipped)
+
+
+class _null:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        return False
+
+
+def _with_info(add_task):
+    def add(description, **kw):
+        kw.setdefault("info", "")
+        return add_task(description, **kw)
+    return add
+
+
+def _micro_step(model, batch, vae, noise_sched, scaling, gen, tc, device) -> torch.Tensor:
+    """Loss of one micro-batch: MSE between predicted and true noise (SPEC section 3)."""
+    B = batch.pose.shape[0]
+    with torch.no_grad():
+        cond_pixels = batch.cond_pixels.to(device)
+        if batch.target_latent_mean is not None:  # cached: sample() == mean + std * N(0, I)
+            mean = batch.target_latent_mean
+            latents = (mean + batch.target_latent_std * torch.randn(mean.shape, generator=gen)) * scaling
+            concat = batch.cond_latent_mode
+        else:
+            dist = vae.encode(batch.target_pixels.to(device, vae.dtype)).latent_dist
+            latents = (dist.mean.cpu().float() + dist.std.cpu().float() * torch.randn(dist.mean.shape, generator=gen)) * scaling
+            concat = vae.encode(cond_pixels.to(vae.dtype)).latent_dist.mode().float().cpu()
+        noise = torch.randn(latents.shape, generator=gen)
+        timesteps = torch.randint(0, noise_sched.config.num_train_timesteps, (B,), generator=gen)
+        masks = dropout_masks(torch.rand(B, generator=gen), tc.drop_clip_only, tc.drop_both, tc.drop_concat_only)
+        noisy = noise_sched.add_noise(latents, noise, timesteps)
+    eps = model(
+        noisy.to(device), timesteps.to(device), concat.to(device), batch.pose.to(device),
+        masks.drop_clip.to(device), masks.drop_concat.to(device), cond_pixels,
+    )
+    return F.mse_loss(eps.float(), noise.to(device))
+
+
+def _log_samples(run_dir, step, comps, inner, ema, source, sampler, config, writer) -> None:
+    """Generate with the EMA weights for a few fixed pairs; save a grid PNG and log it."""
+    import numpy as np
+    from PIL import Image
+
+    from ..camera import RelativeCamera
+    from ..utils.fileio import atomic_save_image
+    from ..utils.grid import contact_sheet
+
+    unet = copy.deepcopy(inner.unet).eval()
+    ema.copy_to(unet)
+    parts = dict(comps, unet=unet, cc_projection=inner.cc_projection)
+    parts["image_encoder"] = inner.image_encoder if inner.train_image_encoder else inner.frozen_image_encoder
+    pipe = make_pipeline(parts)
+    pipe.set_progress_bar_config(disable=True)
+    to_pil = lambda x: Image.fromarray(((x.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy())
+    rows = []
+    was_training = inner.training
+    inner.eval()
+    try:
+        for i in range(config.data.num_sample_pairs):
+            k = 10**9 + i
+            o, c, t = sampler(k)
+            imgs = source.images([(o, c), (o, t)])
+            if imgs is None:
+                continue
+            cam = RelativeCamera.from_world_to_cam(source.world_to_cam(o, c), source.world_to_cam(o, t))
+            kw = {}
+            if config.model.camera_embedding == "cond_polar":
+                from .data import spherical_from_world_to_cam
+
+                kw["cond_elevation"] = 90.0 - math.degrees(spherical_from_world_to_cam(source.world_to_cam(o, c))[0])
+            with torch.no_grad():
+                out = pipe(to_pil(imgs[0]), [cam], num_inference_steps=config.train.sample_steps,
+                           guidance_scale=config.train.sample_guidance,
+                           generator=torch.Generator().manual_seed(i), output_type="pil", **kw).images[0]
+            rows.append([to_pil(imgs[0]), to_pil(imgs[1]), out])
+    finally:
+        inner.train(was_training)
+    if not rows:
+        return
+    sheet = contact_sheet(rows, col_labels=["condition", "target", "prediction"])
+    atomic_save_image(sheet, run_dir / "samples" / f"step-{step:07d}.png")
+    if writer is not None:
+        writer.add_image("samples", np.asarray(sheet), step, dataformats="HWC")

@@ -1,0 +1,316 @@
+"""Trainer (issue 5): config, CFG dropout (SPEC 2), EMA and init (SPEC 7), end-to-end CLI runs,
+export, and bad input. Tiny models, a handful of steps, 32 px random views."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from PIL import Image
+from typer.testing import CliRunner
+
+from zero123.camera import world_to_cam_from_spherical
+from zero123.train.config import Config, ConfigError
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = REPO / "configs" / "tiny-debug.yaml"
+
+
+def make_views_release(root: Path, n_objects: int = 3, n_views: int = 12, size: int = 32, seed: int = 0) -> Path:
+    """A views_release folder (SPEC section 6) of random RGBA views and real world-to-camera poses."""
+    rng = np.random.default_rng(seed)
+    names = []
+    for i in range(n_objects):
+        d = root / f"obj{i:03d}"
+        d.mkdir(parents=True, exist_ok=True)
+        names.append(d.name)
+        for v in range(n_views):
+            rgba = rng.integers(0, 256, (size, size, 4), dtype=np.uint8)
+            rgba[..., 3] = np.where(rgba[..., 3] > 100, 255, 0)
+            Image.fromarray(rgba, "RGBA").save(d / f"{v:03d}.png")
+            w2c = world_to_cam_from_spherical(rng.uniform(0.2, 2.9), rng.uniform(-3, 3), rng.uniform(1.5, 2.2))
+            np.save(d / f"{v:03d}.npy", w2c)
+    (root / "valid_paths.json").write_text(json.dumps(names))
+    return root
+
+
+def tiny_config(tmp_path: Path, name: str = "cfg.yaml", **sections) -> Path:
+    """configs/tiny-debug.yaml with per-section overrides, written to tmp_path."""
+    data = yaml.safe_load(TINY.read_text())
+    data["data"]["image_size"] = 32
+    data["vae_stage"]["steps"] = 2
+    data["train"]["sample_every"] = 0
+    for sec, upd in sections.items():
+        data[sec].update(upd)
+    p = tmp_path / name
+    p.write_text(yaml.safe_dump(data))
+    return p
+
+
+def run_cli(*args):
+    from zero123.cli.__main__ import app
+
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture
+def views(tmp_path):
+    return make_views_release(tmp_path / "data")
+
+
+# --------------------------------------------------------------------------- dropout (SPEC 2)
+def test_cfg_dropout_intervals_are_exact():
+    """SPEC 2: r<0.05 CLIP only; 0.05<=r<0.10 both; 0.10<=r<0.15 concat only; else none."""
+    from zero123.train.dropout import apply_cfg_dropout, dropout_masks
+
+    r = torch.tensor([0.0, 0.0499, 0.05, 0.0999, 0.10, 0.1499, 0.15, 0.9])
+    m = dropout_masks(r)
+    assert m.drop_clip.tolist() == [True, True, True, True, False, False, False, False]
+    assert m.drop_concat.tolist() == [False, False, True, True, True, True, False, False]
+    emb, lat = apply_cfg_dropout(torch.ones(8, 5), torch.ones(8, 4, 2, 2), m)
+    assert emb[:, 0].tolist() == [0, 0, 0, 0, 1, 1, 1, 1]
+    assert lat[:, 0, 0, 0].tolist() == [1, 1, 0, 0, 0, 0, 1, 1]
+    # the rates over many draws
+    m = dropout_masks(torch.rand(200_000, generator=torch.Generator().manual_seed(0)))
+    assert abs(m.drop_clip.float().mean().item() - 0.10) < 0.003
+    assert abs(m.drop_concat.float().mean().item() - 0.10) < 0.003
+    assert abs((m.drop_clip & m.drop_concat).float().mean().item() - 0.05) < 0.003
+
+
+def test_dropout_zeroes_clip_before_projection_pose_kept():
+    """SPEC 2: a dropped CLIP embedding still gets T appended, so the token is proj([0, T])."""
+    from zero123.models.cc_projection import CCProjection
+    from zero123.train.loop import Denoiser
+
+    cc = CCProjection(embed_dim=8, cross_attention_dim=8)
+    seen = {}
+
+    class FakeUNet(torch.nn.Module):
+        def forward(self, x, t, encoder_hidden_states):
+            seen["x"], seen["tok"] = x, encoder_hidden_states
+            return type("O", (), {"sample": x[:, :4]})()
+
+    class FakeEnc(torch.nn.Module):
+        def forward(self, pixel_values):
+            return type("O", (), {"image_embeds": torch.ones(pixel_values.shape[0], 8)})()
+
+    d = Denoiser(FakeUNet(), cc, FakeEnc(), lambda x: x, train_image_encoder=False)
+    pose = torch.tensor([[0.3, 0.5, 0.8, 0.1], [0.3, 0.5, 0.8, 0.1]])
+    d(torch.zeros(2, 4, 2, 2), torch.tensor([1, 1]), torch.ones(2, 4, 2, 2), pose,
+      torch.tensor([True, False]), torch.tensor([False, True]), torch.zeros(2, 3, 4, 4))
+    expect0 = cc.proj(torch.cat([torch.zeros(8), pose[0]]))
+    expect1 = cc.proj(torch.cat([torch.ones(8), pose[1]]))
+    torch.testing.assert_close(seen["tok"][0, 0], expect0)
+    torch.testing.assert_close(seen["tok"][1, 0], expect1)
+    assert seen["x"][0, 4:].eq(1).all() and seen["x"][1, 4:].eq(0).all()
+
+
+# --------------------------------------------------------------------------- EMA (SPEC 7)
+def test_ema_warmup_decay():
+    """SPEC 7: decay_n = min(decay, (1 + n) / (10 + n))."""
+    from zero123.train.ema import EMA
+
+    lin = torch.nn.Linear(1, 1, bias=False)
+    lin.weight.data.fill_(0.0)
+    ema = EMA(lin, 0.9999)
+    assert ema.current_decay() == pytest.approx(0.1)
+    lin.weight.data.fill_(1.0)
+    ema.update(lin)  # 0.1 * 0 + 0.9 * 1
+    assert ema.shadow["weight"].item() == pytest.approx(0.9)
+    assert ema.current_decay() == pytest.approx(2 / 11)
+    ema.num_updates = 10**7
+    assert ema.current_decay() == pytest.approx(0.9999)
+
+
+# --------------------------------------------------------------------------- config
+@pytest.mark.parametrize("path", sorted((REPO / "configs").glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_configs_load(path):
+    cfg = Config.load(path)
+    assert Config.from_dict(cfg.to_dict()) == cfg
+
+
+def test_config_unknown_key_names_it(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("train:\n  max_step: 3\n  train_image_encoder: true\n")
+    with pytest.raises(ConfigError, match=r"train\.max_step"):
+        Config.load(p)
+    p.write_text("trian:\n  max_steps: 3\n")
+    with pytest.raises(ConfigError, match="trian"):
+        Config.load(p)
+
+
+def test_config_bad_values_name_the_key():
+    with pytest.raises(ConfigError, match="train.batch_size"):
+        Config.from_dict({"train": {"batch_size": 0, "train_image_encoder": True}})
+    with pytest.raises(ConfigError, match="train.train_image_encoder"):
+        Config.from_dict({"model": {"init": "scratch"}, "train": {"train_image_encoder": False}})
+    with pytest.raises(ConfigError, match="model.init_path"):
+        Config.from_dict({"model": {"init": "zero123"}})
+
+
+def test_config_yaml_roundtrip(tmp_path):
+    cfg = Config.load(TINY)
+    cfg.save(tmp_path / "x.yaml")
+    assert Config.load(tmp_path / "x.yaml") == cfg
+
+
+# --------------------------------------------------------------------------- init (SPEC 7)
+def test_sd_image_variations_init_widens_conv_in(tmp_path):
+    """SPEC 7: conv_in 4 -> 8 with zero new channels: the widened U-Net ignores the concat latent
+    until trained; cc_projection starts as identity on the embedding columns (SPEC 1)."""
+    from zero123.models.factory import build_components
+    from zero123.train.config import ModelConfig
+    from zero123.train.init import initial_components
+
+    comps = build_components("tiny", overrides={"unet": {"in_channels": 4}})
+    folder = tmp_path / "sdiv"
+    for k in ("unet", "vae", "image_encoder"):
+        comps[k].save_pretrained(folder / k)
+    out = initial_components(ModelConfig(init="sd_image_variations", init_path=str(folder)))
+    unet = out["unet"]
+    assert unet.conv_in.in_channels == 8 and unet.config.in_channels == 8
+    assert unet.conv_in.weight[:, 4:].abs().sum() == 0
+    x, t, ctx = torch.randn(1, 4, 8, 8), torch.tensor([10]), torch.randn(1, 1, 32)
+    with torch.no_grad():
+        ref = comps["unet"](x, t, encoder_hidden_states=ctx).sample
+        got = unet(torch.cat([x, torch.randn(1, 4, 8, 8)], 1), t, encoder_hidden_states=ctx).sample
+    torch.testing.assert_close(got, ref)
+    w = out["cc_projection"].proj.weight
+    torch.testing.assert_close(w[:, :32], torch.eye(32))
+    assert out["cc_projection"].proj.bias.abs().sum() == 0
+
+
+# --------------------------------------------------------------------------- end to end
+def test_train_export_generate(tmp_path, views):
+    """`zero123 train` from scratch (VAE stage, joint encoder), then `zero123 export`, then the
+    pipeline loads the export and generates; EMA weights are exported by default."""
+    cfg = tiny_config(tmp_path, train={"max_steps": 3, "checkpoint_every": 1, "keep_last": 2,
+                                       "sample_every": 3, "log_every": 1, "ema_decay": 0.5})
+    run = tmp_path / "run"
+    r = run_cli("train", "--data", views, "--config", cfg, "--out", run, "--no-progress")
+    assert r.exit_code == 0, r.output
+    assert "step 3/3" in r.output and "loss" in r.output
+    ckpts = sorted(p.name for p in (run / "checkpoints").iterdir())
+    assert ckpts == ["step-0000002", "step-0000003"]  # keep-last-2
+    assert (run / "config.yaml").is_file() and list((run / "logs").iterdir())
+    assert (run / "samples" / "step-0000003.png").is_file()
+    assert Config.load(run / "config.yaml") == Config.load(cfg)
+
+    r = run_cli("export", run, tmp_path / "model")
+    assert r.exit_code == 0, r.output
+    import zero123.models.cc_projection  # noqa: F401  (diffusers resolves the component class by module)
+    from safetensors.torch import load_file
+
+    from zero123.pipeline import Zero123Pipeline
+
+    pipe = Zero123Pipeline.from_pretrained(tmp_path / "model")
+    ema = load_file(str(run / "checkpoints" / "step-0000003" / "unet_ema.safetensors"))
+    raw = load_file(str(run / "checkpoints" / "step-0000003" / "unet.safetensors"))
+    k = "conv_in.weight"
+    torch.testing.assert_close(pipe.unet.state_dict()[k], ema[k])
+    assert not torch.equal(ema[k], raw[k])
+    vae_cfg = json.loads((run / "base" / "vae" / "config.json").read_text())
+    assert pipe.vae.config.scaling_factor == pytest.approx(vae_cfg["scaling_factor"])
+    assert vae_cfg["scaling_factor"] != pytest.approx(0.18215)  # set from the trained VAE's latent std
+    pipe.set_progress_bar_config(disable=True)
+    out = pipe(Image.new("RGB", (32, 32), "red"), {"azimuth": 30}, num_inference_steps=3, output_type="np").images
+    assert out.shape == (1, 32, 32, 3) and np.isfinite(out).all()
+
+    r = run_cli("export", run, tmp_path / "model")
+    assert r.exit_code == 2 and "already exists" in r.output
+
+
+def test_existing_run_without_resume_is_refused(tmp_path, views):
+    cfg = tiny_config(tmp_path, train={"max_steps": 1})
+    run = tmp_path / "run"
+    assert run_cli("train", "--data", views, "--config", cfg, "--out", run, "--no-progress").exit_code == 0
+    r = run_cli("train", "--data", views, "--config", cfg, "--out", run, "--no-progress")
+    assert r.exit_code == 2 and "--resume" in r.output
+
+
+def test_resume_with_different_config_is_a_clear_error(tmp_path, views):
+    run = tmp_path / "run"
+    cfg = tiny_config(tmp_path, train={"max_steps": 1})
+    assert run_cli("train", "--data", views, "--config", cfg, "--out", run, "--no-progress").exit_code == 0
+    other = tiny_config(tmp_path, "other.yaml", train={"max_steps": 2}, optim={"lr": 5e-4})
+    r = run_cli("train", "--data", views, "--config", other, "--out", run, "--resume", "--no-progress")
+    assert r.exit_code == 2
+    assert "error:" in r.output and "optim.lr" in r.output
+    # max_steps alone may change
+    longer = tiny_config(tmp_path, "longer.yaml", train={"max_steps": 2})
+    r = run_cli("train", "--data", views, "--config", longer, "--out", run, "--resume", "--no-progress")
+    assert r.exit_code == 0, r.output
+    assert (run / "checkpoints" / "step-0000002").is_dir()
+
+
+# --------------------------------------------------------------------------- bad input
+def test_empty_dataset_folder_is_a_clear_error(tmp_path):
+    (tmp_path / "empty").mkdir()
+    r = run_cli("train", "--data", tmp_path / "empty", "--config", tiny_config(tmp_path), "--out", tmp_path / "run")
+    assert r.exit_code == 2 and r.output.startswith("error:"), r.output
+
+
+def test_png_npy_count_mismatch_is_a_clear_error(tmp_path, views):
+    (views / "obj001" / "005.npy").unlink()
+    r = run_cli("train", "--data", views, "--config", tiny_config(tmp_path), "--out", tmp_path / "run")
+    assert r.exit_code == 2 and "obj001" in r.output, r.output
+
+
+def test_unknown_config_key_through_cli(tmp_path, views):
+    p = tmp_path / "c.yaml"
+    p.write_text(TINY.read_text().replace("keep_last:", "keep_lastt:"))
+    r = run_cli("train", "--data", views, "--config", p, "--out", tmp_path / "run")
+    assert r.exit_code == 2 and "train.keep_lastt" in r.output
+
+
+@pytest.mark.parametrize("cache", [False, True], ids=["streamed", "cached"])
+def test_corrupt_png_is_skipped_and_logged(tmp_path, views, cache, caplog):
+    """A corrupt PNG met during training is skipped (pair re-drawn), logged, and training goes on."""
+    for v in range(1, 12):  # obj000 keeps one readable view: any pair from it hits a corrupt file
+        (views / "obj000" / f"{v:03d}.png").write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
+    from zero123.train.loop import train
+
+    cfg = Config.load(tiny_config(tmp_path, data={"cache_latents": cache}, train={"max_steps": 3, "batch_size": 4}))
+    with caplog.at_level("WARNING", logger="zero123.train"):
+        res = train(views, cfg, tmp_path / "run", show_progress=False, log=lambda m: None)
+    assert res.step == 3 and np.isfinite(res.final_loss)
+    assert res.skipped_views >= 1
+    assert "skipping unreadable view obj000/" in caplog.text
+
+
+def _shrunk(path: Path, tmp_path: Path, **model) -> Config:
+    """A shipped config cut to 2 tiny steps (same keys, so it still exercises the file)."""
+    data = yaml.safe_load(path.read_text())
+    data["model"].update(model)
+    data["data"].update(image_size=64, num_sample_pairs=1)
+    data["vae_stage"].update(steps=1, batch_size=2)
+    data["train"].update(max_steps=2, batch_size=2, grad_accum=1, checkpoint_every=1, sample_every=2, sample_steps=2)
+    return Config.from_dict(data)
+
+
+@pytest.mark.parametrize("name", ["small-from-scratch.yaml", "finetune-zero123.yaml", "finetune-sd-image-variations.yaml"])
+def test_shipped_configs_run_two_steps(tmp_path, name, tiny_model_dir):
+    """Every shipped config trains (cut to 2 steps); fine-tune configs start from tiny models."""
+    from zero123.models.factory import build_components
+    from zero123.train.loop import train
+
+    views = make_views_release(tmp_path / "data", n_objects=2, size=64)
+    path = REPO / "configs" / name
+    if name == "finetune-zero123.yaml":
+        import zero123.models.cc_projection  # noqa: F401
+
+        cfg = _shrunk(path, tmp_path, init_path=str(tiny_model_dir))
+    elif name == "finetune-sd-image-variations.yaml":
+        comps = build_components("tiny", overrides={"unet": {"in_channels": 4}})
+        for k in ("unet", "vae", "image_encoder"):
+            comps[k].save_pretrained(tmp_path / "sdiv" / k)
+        cfg = _shrunk(path, tmp_path, init_path=str(tmp_path / "sdiv"))
+    else:
+        cfg = _shrunk(path, tmp_path)
+    res = train(views, cfg, tmp_path / "run", show_progress=False, log=lambda m: None)
+    assert res.step == 2 and np.isfinite(res.final_loss)
+    assert (tmp_path / "run" / "samples" / "step-0000002.png").is_file()
