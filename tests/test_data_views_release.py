@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from zero123.camera import world_to_cam_from_spherical
-from zero123.data.views_release import ViewsReleaseDataset, split_names
+from zero123.data.views_release import ViewsReleaseDataset, list_objects, object_views, split_names
 
 
 def _make(root, names, views=4, size=16):
@@ -91,3 +91,17 @@ def test_errors_are_clear(tmp_path):
         ViewsReleaseDataset(tmp_path, split="all")[0]
     with pytest.raises(ValueError, match="camera_embedding"):
         ViewsReleaseDataset(tmp_path, camera_embedding="absolute")
+
+
+def test_png_npy_mismatch_is_a_clear_error(tmp_path):
+    """Every NNN.png needs its NNN.npy and vice versa: the error names the object folder and the missing files."""
+    _make(tmp_path, ["a", "b", "c"])
+    assert object_views(tmp_path / "a") == [0, 1, 2, 3] and list_objects(tmp_path) == ["a", "b", "c"]
+    (tmp_path / "b" / "002.npy").unlink()
+    (tmp_path / "c" / "001.png").unlink()
+    ds = ViewsReleaseDataset(tmp_path, split="all", image_size=16)
+    assert ds.num_views("a") == 4
+    with pytest.raises(ValueError, match=r"'[^']*b'.*4 \.png and 3 \.npy.*missing 002\.npy"):
+        ds.num_views("b")
+    with pytest.raises(ValueError, match=r"'[^']*c'.*3 \.png and 4 \.npy.*missing 001\.png"):
+        ds[2]

@@ -140,11 +140,15 @@ def parse_dtype(text: str, device) -> "torch.dtype":  # noqa: F821
     return dtype
 
 
-def load_pipeline(model: str, device, dtype):
-    """Load a :class:`zero123.Zero123Pipeline` from any supported source and move it to ``device``."""
+def load_pipeline(model: str, device, dtype, *, trust_pickle: bool = False):
+    """Load a :class:`zero123.Zero123Pipeline` from any supported source and move it to ``device``.
+
+    ``trust_pickle`` allows unpickling an original Lightning ``.ckpt`` (only for files you trust).
+    """
     from ..pipeline import Zero123Pipeline
 
-    pipe = Zero123Pipeline.from_pretrained(model, dtype=dtype)
+    kwargs = {"trust_pickle": True} if trust_pickle else {}
+    pipe = Zero123Pipeline.from_pretrained(model, dtype=dtype, **kwargs)
     return pipe.to(device)
 
 

@@ -34,8 +34,10 @@ def novel_views(
     device: str = "auto",
     dtype: str = "auto",
     preprocess: bool = True,
+    object_size: float = 200 / 256,
     cond_elevation: float | None = None,
     max_batch: int | None = None,
+    trust_pickle: bool = False,
 ) -> dict[str, Any]:
     """Generate ``views`` of ``image`` and write them, the model input and a contact sheet.
 
@@ -53,6 +55,8 @@ def novel_views(
     # 1. Check arguments before any heavy work
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
         raise ValueError(f"--steps must be an integer >= 2, got {steps!r}")
+    if not 0.1 <= object_size <= 1.0:
+        raise ValueError(f"--object-size is the object's share of the image side, in [0.1, 1.0]; got {object_size}")
     dev = parse_device(device)
     dt = parse_dtype(dtype, dev)
     out = Path(output_dir)
@@ -64,13 +68,14 @@ def novel_views(
     if preprocess:
         from ..preprocess import preprocess_image
 
-        prepared = preprocess_image(pil)
+        canvas = 256
+        prepared = preprocess_image(pil, object_size=round(object_size * canvas), canvas_size=canvas)
         model_input, method = prepared.image, prepared.method
     else:
         model_input, method = pil, "none"
 
     # 3. Load the model and sample every view in one call
-    pipe = load_pipeline(model, dev, dt)
+    pipe = load_pipeline(model, dev, dt, trust_pickle=trust_pickle)
     generators = [torch.Generator().manual_seed(seed + i) for i in range(len(views))]
     result = pipe(
         model_input,
@@ -136,8 +141,10 @@ def nvs(
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
     dtype: Annotated[str, typer.Option(help="auto (fp16 on CUDA, fp32 on CPU), fp32, fp16 or bf16.")] = "auto",
     no_preprocess: Annotated[bool, typer.Option("--no-preprocess", help="Skip background removal and recentring; just resize and composite on white.")] = False,
+    object_size: Annotated[float, typer.Option(help="With preprocessing: the object's longest side as a share of the image side (SPEC section 5: 200/256).")] = 200 / 256,
     cond_elevation: Annotated[Optional[float], typer.Option(help="Input view's elevation in degrees (needed by Stable Zero123 models).")] = None,
     max_batch: Annotated[Optional[int], typer.Option(help="Largest U-Net batch per call (bounds memory).")] = None,
+    trust_pickle: Annotated[bool, typer.Option("--trust-pickle", help="Allow unpickling an original Lightning .ckpt (only for files you trust).")] = False,
     output: Annotated[Path, typer.Option("-o", "--output", help="Output folder.")] = Path("zero123-nvs"),
     as_json: Annotated[bool, typer.Option("--json", help="Print what was written as JSON.")] = False,
 ) -> None:
@@ -159,8 +166,10 @@ def nvs(
         device=device,
         dtype=dtype,
         preprocess=not no_preprocess,
+        object_size=object_size,
         cond_elevation=cond_elevation,
         max_batch=max_batch,
+        trust_pickle=trust_pickle,
     )
     if as_json:
         from ._common import print_json

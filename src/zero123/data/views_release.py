@@ -11,7 +11,14 @@ Split: the first 99% of ``valid_paths.json`` (``floor(n * 0.99)`` objects, as th
 ``"train"``, the rest ``"val"``. For tiny datasets this already keeps one object for validation
 whenever there are >= 2 objects (``floor(n * 0.99) = n - 1`` for ``2 <= n < 100``); with exactly 1
 object it goes to ``"train"`` and ``"val"`` is empty. Without ``valid_paths.json`` the sorted
-sub-folders holding ``000.png`` are used, with a warning.
+sub-folders holding ``NNN.png``/``NNN.npy`` views are used, with a warning.
+
+Views: every ``NNN.png`` needs its ``NNN.npy`` and vice versa, numbered ``000, 001, ...`` without
+gaps; anything else is a :class:`ValueError` naming the object folder and the missing files.
+
+The folder-level helpers (:func:`list_objects`, :func:`split_names`, :func:`object_views`) are the
+one implementation of this layout; the evaluation reader (:mod:`zero123.eval.views`) and the trainer
+use them too.
 
 Pair sampling: two distinct views drawn uniformly; deterministic given ``(seed, epoch, index)``.
 """
@@ -21,6 +28,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import warnings
 from pathlib import Path
 from typing import Literal
@@ -33,6 +41,80 @@ from ..camera import CAMERA_EMBEDDINGS, spherical_from_world_to_cam
 
 Split = Literal["train", "val", "all"]
 SPLITS: tuple[str, ...] = ("train", "val", "all")
+
+
+VALID_PATHS = "valid_paths.json"
+_VIEW_RE = re.compile(r"^(\d{3,})\.(png|npy)$")
+
+
+def _holds_views(folder: Path) -> bool:
+    return folder.is_dir() and any(_VIEW_RE.match(f.name) for f in folder.iterdir())
+
+
+def list_objects(root: str | os.PathLike) -> list[str]:
+    """The ordered object folder names of a ``views_release`` folder.
+
+    ``valid_paths.json`` (a JSON list of folder names) when present; otherwise the sorted
+    sub-folders holding ``NNN.png``/``NNN.npy`` views, with a :class:`UserWarning`.
+
+    Raises:
+        FileNotFoundError: ``root`` does not exist or is not a folder.
+        ValueError: ``valid_paths.json`` is not a JSON list of strings, or there are no objects.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"no such dataset folder: {str(root)!r} does not exist or is not a folder")
+    vp = root / VALID_PATHS
+    if vp.is_file():
+        try:
+            names = json.loads(vp.read_text())
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{vp} is not valid JSON: {e}") from None
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise ValueError(f"{vp} must hold a JSON list of folder names, got {type(names).__name__}")
+    else:
+        names = sorted(p.name for p in root.iterdir() if _holds_views(p))
+        if names:
+            warnings.warn(f"{vp} not found; using the {len(names)} sorted sub-folders that hold views", stacklevel=2)
+    if not names:
+        raise ValueError(
+            f"dataset {str(root)!r} has no objects: no object folders found ({VALID_PATHS} is missing or empty and "
+            "no sub-folder holds views; expected layout <object>/000.png + 000.npy, 001.png + 001.npy, ...)"
+        )
+    return names
+
+
+def object_views(folder: str | os.PathLike) -> list[int]:
+    """The view indices ``[0, 1, ..., n - 1]`` of one object folder, after checking that every
+    ``NNN.png`` has its ``NNN.npy`` (and vice versa) and that they are numbered without gaps.
+
+    Raises:
+        FileNotFoundError: the folder does not exist.
+        ValueError: no views, unpaired .png/.npy files (the message names the missing files), or gaps.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"object folder {str(folder)!r} is listed but does not exist")
+    pngs: set[int] = set()
+    npys: set[int] = set()
+    for f in folder.iterdir():
+        m = _VIEW_RE.match(f.name)
+        if m:
+            (pngs if m.group(2) == "png" else npys).add(int(m.group(1)))
+    if not pngs and not npys:
+        raise ValueError(f"object folder {str(folder)!r} has no NNN.png + NNN.npy views")
+    if pngs != npys:
+        missing = [f"{i:03d}.npy" for i in sorted(pngs - npys)] + [f"{i:03d}.png" for i in sorted(npys - pngs)]
+        shown = ", ".join(missing[:10]) + (f", ... ({len(missing)} in all)" if len(missing) > 10 else "")
+        raise ValueError(
+            f"object folder {str(folder)!r} has {len(pngs)} .png and {len(npys)} .npy files that do not pair up: "
+            f"missing {shown} (each view NNN needs NNN.png and NNN.npy, SPEC section 6)"
+        )
+    n = len(pngs)
+    if pngs != set(range(n)):
+        raise ValueError(f"object folder {str(folder)!r}: views must be numbered 000..{n - 1:03d} without gaps, "
+                         f"found {[f'{i:03d}' for i in sorted(pngs)][:10]}")
+    return list(range(n))
 
 
 def split_names(names: list[str], split: Split) -> list[str]:
@@ -71,8 +153,6 @@ class ViewsReleaseDataset(torch.utils.data.Dataset):
     def __init__(self, root: str | os.PathLike, split: Split = "train", image_size: int = 256, seed: int = 0,
                  camera_embedding: str = "relative_radius"):
         self.root = Path(root)
-        if not self.root.is_dir():
-            raise FileNotFoundError(f"dataset root {str(self.root)!r} does not exist or is not a folder")
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
         if not isinstance(image_size, int) or isinstance(image_size, bool) or image_size < 8:
@@ -85,26 +165,7 @@ class ViewsReleaseDataset(torch.utils.data.Dataset):
         self.camera_embedding = camera_embedding
         self.epoch = 0
         self._num_views: dict[str, int] = {}
-        names = self._read_names()
-        if not names:
-            raise ValueError(f"dataset {str(self.root)!r} has no objects (valid_paths.json is empty and no "
-                             "sub-folder holds 000.png)")
-        self.object_ids: list[str] = split_names(names, split)
-
-    def _read_names(self) -> list[str]:
-        vp = self.root / "valid_paths.json"
-        if vp.is_file():
-            try:
-                names = json.loads(vp.read_text())
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{vp} is not valid JSON: {e}") from e
-            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-                raise ValueError(f"{vp} must hold a JSON list of folder names, got {type(names).__name__}")
-            return names
-        names = sorted(p.name for p in self.root.iterdir() if p.is_dir() and (p / "000.png").is_file())
-        if names:
-            warnings.warn(f"{vp} not found; using the {len(names)} sorted sub-folders that hold 000.png", stacklevel=3)
-        return names
+        self.object_ids: list[str] = split_names(list_objects(self.root), split)
 
     def set_epoch(self, epoch: int) -> None:
         """Change which pairs are drawn (pairs depend on ``(seed, epoch, index)`` only)."""
@@ -114,14 +175,10 @@ class ViewsReleaseDataset(torch.utils.data.Dataset):
         return len(self.object_ids)
 
     def num_views(self, object_id: str) -> int:
-        """Number of consecutive views ``000.png/000.npy, 001...`` in the object's folder."""
+        """Number of views ``000.png/000.npy, 001...`` in the object's folder (checked by :func:`object_views`)."""
         if object_id not in self._num_views:
             folder = self.root / object_id
-            if not folder.is_dir():
-                raise FileNotFoundError(f"object folder {str(folder)!r} listed in valid_paths.json does not exist")
-            n = 0
-            while (folder / f"{n:03d}.png").is_file() and (folder / f"{n:03d}.npy").is_file():
-                n += 1
+            n = len(object_views(folder))
             if n < 2:
                 raise ValueError(f"object folder {str(folder)!r} needs at least 2 views (000.png + 000.npy, ...), found {n}")
             self._num_views[object_id] = n
