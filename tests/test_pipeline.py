@@ -330,6 +330,15 @@ def test_save_and_load_round_trip(tiny_pipeline, tiny_image, tmp_path):
     np.testing.assert_allclose(a, b, atol=1e-5)
 
 
+def test_half_stored_folder_loads_as_float32_everywhere(tiny_pipeline, tmp_path):
+    """A folder stored in float16 (as the bundled model is) loads in ONE dtype, float32 by default:
+    transformers >= 5 alone would keep the image encoder in its stored float16 (unusable on CPU)."""
+    tiny_pipeline.to(torch.float16).save_pretrained(tmp_path / "half")
+    loaded = Zero123Pipeline.from_pretrained(tmp_path / "half")
+    dtypes = {name: getattr(loaded, name).dtype for name in ("unet", "vae", "image_encoder", "cc_projection")}
+    assert set(dtypes.values()) == {torch.float32}, dtypes
+
+
 def test_dtype_and_torch_dtype_are_synonyms(tiny_model_dir):
     a = Zero123Pipeline.from_pretrained(tiny_model_dir, torch_dtype=torch.bfloat16)
     b = Zero123Pipeline.from_pretrained(tiny_model_dir, dtype=torch.bfloat16)

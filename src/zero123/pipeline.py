@@ -117,14 +117,18 @@ class Zero123Pipeline(DiffusionPipeline):
           :func:`zero123.checkpoints.load_pipeline`, which accepts ``use_ema``,
           ``camera_embedding`` and ``trust_pickle``.
 
-        ``torch_dtype`` and ``dtype`` are synonyms.
+        ``torch_dtype`` and ``dtype`` are synonyms; the default is float32 whatever the stored dtype.
         """
         from .assets import BUNDLED_MODEL_DIR, BUNDLED_MODEL_NAME
 
         if torch_dtype is not None and dtype is not None and torch_dtype != dtype:
             raise ValueError(f"torch_dtype={torch_dtype} and dtype={dtype} disagree; pass only one")
         dtype = dtype if dtype is not None else torch_dtype
-        if dtype is not None and not isinstance(dtype, torch.dtype):
+        if dtype is None:
+            # One dtype for every component: transformers >= 5 would otherwise keep the stored
+            # dtype of the image encoder (e.g. the bundled model's float16) while diffusers upcasts.
+            dtype = torch.float32
+        if not isinstance(dtype, torch.dtype):
             raise TypeError(f"dtype must be a torch.dtype such as torch.float16, got {dtype!r}")
         if not isinstance(pretrained_model_name_or_path, (str, os.PathLike)):
             raise TypeError(

@@ -145,8 +145,14 @@ def load_pipeline(model: str, device, dtype, *, trust_pickle: bool = False):
 
     ``trust_pickle`` allows unpickling an original Lightning ``.ckpt`` (only for files you trust).
     """
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
     from ..pipeline import Zero123Pipeline
 
+    # loading a small model takes well under a second: per-component loading bars are noise here
+    diffusers_logging.disable_progress_bar()
+    transformers_logging.disable_progress_bar()
     kwargs = {"trust_pickle": True} if trust_pickle else {}
     pipe = Zero123Pipeline.from_pretrained(model, dtype=dtype, **kwargs)
     return pipe.to(device)
