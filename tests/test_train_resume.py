@@ -116,6 +116,33 @@ def test_sigterm_writes_checkpoint_before_exit(tmp_path):
     assert "--resume" in out
 
 
+def test_sigterm_during_vae_stage_exits_promptly(tmp_path):
+    """A signal in the from-scratch VAE stage stops it at the next VAE step (not after the stage):
+    exit 130, no half-trained base model saved, and --resume starts the VAE stage again."""
+    data = make_views_release(tmp_path / "data", n_objects=2)
+    cfg = tiny_config(tmp_path, vae_stage={"steps": 100000, "log_every": 1})
+    run = tmp_path / "run"
+    proc = subprocess.Popen(_cli() + ["train", "--data", str(data), "--config", str(cfg), "--out", str(run), "--no-progress"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    try:
+        deadline = time.time() + 240
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith("vae step 2/"):
+                proc.send_signal(signal.SIGTERM)
+                break
+            assert time.time() < deadline, "".join(lines)
+        rest, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    out = "".join(lines) + rest
+    assert proc.returncode == 130, out
+    assert "during the VAE stage" in out
+    assert not (run / "base").exists()
+
+
 @pytest.mark.slow
 def test_accelerate_launch_two_cpu_processes(tmp_path):
     """`accelerate launch --num_processes 2` on CPU (gloo), then resume in the same layout."""

@@ -215,8 +215,11 @@ def train(
             if config.model.init == "scratch" and not config.model.vae_path and config.vae_stage.enabled:
                 from .vae_stage import train_vae
 
-                train_vae(comps["vae"], source, config.vae_stage, seed=tc.seed, device=accelerator.device,
-                          progress=progress, log=say)
+                vae_mse = train_vae(comps["vae"], source, config.vae_stage, seed=tc.seed, device=accelerator.device,
+                                    progress=progress, log=say, should_stop=lambda: stop.signum is not None)
+                if vae_mse is None:  # a signal during the VAE stage: nothing worth keeping yet
+                    say("stopped by signal during the VAE stage; no checkpoint yet: --resume reruns the VAE stage")
+                    return TrainResult(run_dir, 0, None, True, float("nan"), 0.0, source.skipped)
                 comps["vae"].to("cpu")
             save_base(comps, base)
         accelerator.wait_for_everyone()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -31,9 +32,11 @@ def _view_batch(source: ViewSource, views, rng: np.random.Generator, batch_size:
     return torch.stack(imgs)
 
 
-def train_vae(vae, source: ViewSource, cfg: VAEStageConfig, *, seed: int = 0, device="cpu", progress=None, log=print):
+def train_vae(vae, source: ViewSource, cfg: VAEStageConfig, *, seed: int = 0, device="cpu", progress=None, log=print,
+              should_stop: Callable[[], bool] | None = None) -> float | None:
     """Train ``vae`` in place for ``cfg.steps`` steps and set its ``scaling_factor``. Returns the
-    final mean reconstruction MSE on a held-back batch (images in [-1, 1])."""
+    final mean reconstruction MSE on a held-back batch (images in [-1, 1]), or ``None`` when
+    ``should_stop()`` turned true first (a signal): the stage is then abandoned, to be rerun."""
     views = source.all_views()
     rng = np.random.default_rng([seed, 1234])
     gen = torch.Generator(device="cpu").manual_seed(seed)
@@ -42,6 +45,9 @@ def train_vae(vae, source: ViewSource, cfg: VAEStageConfig, *, seed: int = 0, de
     task = progress.add_task("VAE stage", total=cfg.steps) if progress is not None else None
     t0, running = time.perf_counter(), []
     for step in range(cfg.steps):
+        if should_stop is not None and should_stop():
+            log(f"vae stage stopped at step {step}/{cfg.steps}")
+            return None
         x = _view_batch(source, views, rng, cfg.batch_size).to(device)
         post = vae.encode(x).latent_dist
         z = post.mean + post.std * torch.randn(post.mean.shape, generator=gen).to(device)
