@@ -314,3 +314,18 @@ def test_shipped_configs_run_two_steps(tmp_path, name, tiny_model_dir):
     res = train(views, cfg, tmp_path / "run", show_progress=False, log=lambda m: None)
     assert res.step == 2 and np.isfinite(res.final_loss)
     assert (tmp_path / "run" / "samples" / "step-0000002.png").is_file()
+
+
+def test_vae_chroma_term_is_colour_only_and_validated():
+    """The VAE stage's colour term sees hue, not brightness: a grey image has zero chroma, and an
+    image and the same image brightened by a constant have equal chroma."""
+    from zero123.train.config import ConfigError, VAEStageConfig
+    from zero123.train.vae_stage import _chroma
+
+    grey = torch.full((1, 3, 4, 4), 0.3)
+    assert torch.count_nonzero(_chroma(grey)) == 0
+    img = torch.rand(2, 3, 4, 4)
+    assert torch.allclose(_chroma(img), _chroma(img + 0.25), atol=1e-6)
+    assert torch.allclose(_chroma(img).sum(dim=1), torch.zeros(2, 4, 4), atol=1e-6)
+    with pytest.raises(ConfigError, match="chroma_weight"):
+        VAEStageConfig(chroma_weight=-1.0)

@@ -84,9 +84,13 @@ class VAEStageConfig:
     batch_size: int = 16
     lr: float = 1e-3
     kl_weight: float = 1e-6
+    #: weight of an extra MSE on the chroma part (pixel minus its RGB mean): without it a small
+    #: VAE on mostly-white renders learns luminance first and stays nearly grey for 1000s of steps
+    chroma_weight: float = 0.0
     log_every: int = 50
 
     def __post_init__(self):
+        _check(self.chroma_weight >= 0, "vae_stage.chroma_weight", "must be >= 0", self.chroma_weight)
         _check(isinstance(self.steps, int) and self.steps >= 0, "vae_stage.steps", "must be an int >= 0", self.steps)
         _check(isinstance(self.batch_size, int) and self.batch_size >= 1, "vae_stage.batch_size", "must be an int >= 1", self.batch_size)
         _check(self.lr > 0, "vae_stage.lr", "must be > 0", self.lr)

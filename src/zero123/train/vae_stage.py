@@ -1,7 +1,9 @@
 """Stage 1 of the from-scratch recipe: a small KL autoencoder trained on the dataset's views.
 
-Loss = MSE(reconstruction, image) + ``kl_weight`` * KL(posterior || N(0, I)) (per-sample sum, batch
-mean), the usual latent-diffusion recipe without the perceptual/adversarial terms. Afterwards the
+Loss = MSE(reconstruction, image) + ``chroma_weight`` * MSE of the chroma parts (each pixel minus its
+RGB mean) + ``kl_weight`` * KL(posterior || N(0, I)) (per-sample sum, batch mean): the usual
+latent-diffusion recipe without the perceptual/adversarial terms, plus a colour term that keeps a
+small VAE from staying grey on mostly-white renders. Afterwards the
 latent ``scaling_factor`` is set to 1 / std of posterior samples, as Stable Diffusion's 0.18215 was,
 so the diffused latents have unit variance.
 """
@@ -32,6 +34,11 @@ def _view_batch(source: ViewSource, views, rng: np.random.Generator, batch_size:
     return torch.stack(imgs)
 
 
+def _chroma(images: torch.Tensor) -> torch.Tensor:
+    """``(B, 3, H, W)`` minus its per-pixel RGB mean: the colour, without the luminance."""
+    return images - images.mean(dim=1, keepdim=True)
+
+
 def train_vae(vae, source: ViewSource, cfg: VAEStageConfig, *, seed: int = 0, device="cpu", progress=None, log=print,
               should_stop: Callable[[], bool] | None = None) -> float | None:
     """Train ``vae`` in place for ``cfg.steps`` steps and set its ``scaling_factor``. Returns the
@@ -55,6 +62,8 @@ def train_vae(vae, source: ViewSource, cfg: VAEStageConfig, *, seed: int = 0, de
         mse = F.mse_loss(rec, x)
         kl = post.kl().mean()
         loss = mse + cfg.kl_weight * kl
+        if cfg.chroma_weight:
+            loss = loss + cfg.chroma_weight * F.mse_loss(_chroma(rec), _chroma(x))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
