@@ -88,9 +88,10 @@ def _cli() -> list[str]:
     return [sys.executable, "-m", "zero123.cli.__main__"]
 
 
-def test_sigterm_writes_checkpoint_before_exit(tmp_path):
+def _train_and_sigterm(tmp_path, cfg: Path, trigger: str, timeout_after: float = 120) -> tuple[int, str, Path]:
+    """Run `zero123 train` in a subprocess, send SIGTERM once a line starts with ``trigger``;
+    return (exit code, all output, run folder)."""
     data = make_views_release(tmp_path / "data", n_objects=2)
-    cfg = tiny_config(tmp_path, train={"max_steps": 100000, "checkpoint_every": 100000, "log_every": 1})
     run = tmp_path / "run"
     proc = subprocess.Popen(_cli() + ["train", "--data", str(data), "--config", str(cfg), "--out", str(run), "--no-progress"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -99,16 +100,21 @@ def test_sigterm_writes_checkpoint_before_exit(tmp_path):
         deadline = time.time() + 240
         for line in proc.stdout:
             lines.append(line)
-            if line.startswith("step 2/"):
+            if line.startswith(trigger):
                 proc.send_signal(signal.SIGTERM)
                 break
             assert time.time() < deadline, "".join(lines)
-        rest, _ = proc.communicate(timeout=120)
+        rest, _ = proc.communicate(timeout=timeout_after)
     finally:
         if proc.poll() is None:
             proc.kill()
-    out = "".join(lines) + rest
-    assert proc.returncode == 130, out
+    return proc.returncode, "".join(lines) + rest, run
+
+
+def test_sigterm_writes_checkpoint_before_exit(tmp_path):
+    cfg = tiny_config(tmp_path, train={"max_steps": 100000, "checkpoint_every": 100000, "log_every": 1})
+    code, out, run = _train_and_sigterm(tmp_path, cfg, "step 2/")
+    assert code == 130, out
     from zero123.train.checkpoint import latest_checkpoint
 
     ckpt = latest_checkpoint(run)
@@ -119,26 +125,9 @@ def test_sigterm_writes_checkpoint_before_exit(tmp_path):
 def test_sigterm_during_vae_stage_exits_promptly(tmp_path):
     """A signal in the from-scratch VAE stage stops it at the next VAE step (not after the stage):
     exit 130, no half-trained base model saved, and --resume starts the VAE stage again."""
-    data = make_views_release(tmp_path / "data", n_objects=2)
     cfg = tiny_config(tmp_path, vae_stage={"steps": 100000, "log_every": 1})
-    run = tmp_path / "run"
-    proc = subprocess.Popen(_cli() + ["train", "--data", str(data), "--config", str(cfg), "--out", str(run), "--no-progress"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines = []
-    try:
-        deadline = time.time() + 240
-        for line in proc.stdout:
-            lines.append(line)
-            if line.startswith("vae step 2/"):
-                proc.send_signal(signal.SIGTERM)
-                break
-            assert time.time() < deadline, "".join(lines)
-        rest, _ = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    out = "".join(lines) + rest
-    assert proc.returncode == 130, out
+    code, out, run = _train_and_sigterm(tmp_path, cfg, "vae step 2/", timeout_after=60)
+    assert code == 130, out
     assert "during the VAE stage" in out
     assert not (run / "base").exists()
 
