@@ -17,8 +17,29 @@ from typing import IO
 
 
 @contextlib.contextmanager
+def _replaced_on_success(path: Path, *, keep_suffix: bool) -> Iterator[Path]:
+    """Create an empty temporary file next to ``path`` and yield its path; rename it onto ``path``
+    when the block succeeds, delete it when the block raises. ``keep_suffix`` names it
+    ``.<stem>.XXXX.tmp<suffix>`` (for writers that look at the extension), else ``.<name>.XXXX.tmp``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if keep_suffix:
+        prefix, suffix = f".{path.stem}.", f".tmp{path.suffix}"
+    else:
+        prefix, suffix = f".{path.name}.", ".tmp"
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
-    """Open a temporary file next to ``path``; on success rename it onto ``path``.
+    """Open a temporary file next to ``path``; on success flush, fsync and rename it onto ``path``.
 
     >>> import tempfile, pathlib
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.txt"
@@ -29,36 +50,18 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
     """
     if mode not in ("w", "wb"):
         raise ValueError(f"atomic_write mode must be 'w' or 'wb', got {mode!r}")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, mode) as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with _replaced_on_success(Path(path), keep_suffix=False) as tmp, open(tmp, mode) as f:
+        yield f
+        f.flush()
+        os.fsync(f.fileno())
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary file path next to ``path`` (same suffix, so writers that look at the
     extension work); rename it onto ``path`` when the block succeeds."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with _replaced_on_success(Path(path), keep_suffix=True) as tmp:
+        yield tmp
 
 
 @contextlib.contextmanager
