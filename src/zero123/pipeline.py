@@ -18,7 +18,6 @@ in one batched call per step (chunked by ``max_batch``).
 from __future__ import annotations
 
 import inspect
-import json
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -429,7 +428,6 @@ class Zero123Pipeline(DiffusionPipeline):
             generators = [generator] * n
         device = self._execution_device
         self._check_device_dtype(device)
-        dtype = self.unet.dtype
 
         # 2. Encode the input image once: CLIP embedding and unscaled concat latent
         image = self.image_to_tensor(input_image)
