@@ -130,3 +130,39 @@ def test_ray_local_instance(tmp_path):
         ray.shutdown()
     assert sorted(report.rendered) == ["proc_000000", "proc_000001"]
     assert len(ViewsReleaseDataset(tmp_path, split="all", image_size=32)) == 2
+
+
+def test_object_complexity_settings_reach_the_objects_and_manifest(tmp_path):
+    """--min-parts/--max-parts/--texture-probability set the procedural objects (stored in the
+    manifest); a folder written before texture_probability existed still resumes with defaults."""
+    from zero123.data.objects import ProceduralConfig, procedural_object
+    from zero123.data.writer import load_job_mesh
+
+    job = procedural_jobs(1, seed=3)[0]
+    plain = RenderSettings(min_parts=1, max_parts=1, texture_probability=0.0)
+    mesh = load_job_mesh(job, plain)
+    ref = procedural_object(int(job.source), ProceduralConfig(min_parts=1, max_parts=1, texture_probability=0.0))
+    np.testing.assert_array_equal(mesh.vertices, ref.vertices)
+    assert (mesh.textures == 255).all()  # untextured: plain vertex colours
+    assert (load_job_mesh(job, RenderSettings(min_parts=1, max_parts=1, texture_probability=1.0)).textures != 255).any()
+    assert len(mesh.vertices) < len(load_job_mesh(job, RenderSettings(min_parts=6, max_parts=6)).vertices)
+    with pytest.raises(ValueError, match="texture_probability"):
+        RenderSettings(texture_probability=1.5)
+
+    res = CliRunner().invoke(app, ["render-dataset", "--procedural", "1", "--out", str(tmp_path / "d"), "--views", "2",
+                                   "--size", "32", "--backend", BACKEND, "--no-progress", "--min-parts", "1",
+                                   "--max-parts", "2", "--texture-probability", "0"])
+    assert res.exit_code == 0, res.output
+    settings = json.loads((tmp_path / "d" / "manifest.json").read_text())["settings"]
+    assert (settings["min_parts"], settings["max_parts"], settings["texture_probability"]) == (1, 2, 0.0)
+    res = CliRunner().invoke(app, ["render-dataset", "--procedural", "1", "--out", str(tmp_path / "e"), "--no-progress",
+                                   "--min-parts", "3", "--max-parts", "2"])
+    assert res.exit_code == 2 and "min_parts" in res.output, res.output
+
+    render_dataset(tmp_path / "old", procedural_jobs(2, seed=0), SMALL, seed=0, progress=False)
+    path = tmp_path / "old" / "manifest.json"
+    manifest = json.loads(path.read_text())
+    del manifest["settings"]["texture_probability"]  # as written by an older version
+    path.write_text(json.dumps(manifest))
+    report = render_dataset(tmp_path / "old", procedural_jobs(3, seed=0), SMALL, seed=0, progress=False)
+    assert report.rendered == ["proc_000002"] and len(report.skipped) == 2

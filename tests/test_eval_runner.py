@@ -252,9 +252,28 @@ def test_render_relative_testset_is_scored_at_exact_changes(tmp_path):
     assert all(abs(t.distance_deg(c)) < 1e-6 for t, (_, c, _) in zip(parse_targets("az:90,az:180,az:270,el:30,el:-30"), targets))
     alpha = np.asarray(Image.open(data / names[0] / "000.png"))[..., 3]
     assert alpha.max() == 255 and alpha.min() == 0  # an object on a transparent background
+    assert json.loads((data / "testset.json").read_text())["max_parts"] == 7  # the default object complexity
 
     out = tmp_path / "out"
     r = _cli("--data", data, "--model", "identity", "--resolution", 32, "-o", out)
     assert r.exit_code == 0, r.output
     j = json.loads((out / "results.json").read_text())
     assert j["protocol"]["split"] == "all" and j["protocol"]["targets"] == ["az:90", "az:180", "az:270", "el:30", "el:-30"]
+
+
+def test_render_testset_cli_object_complexity(tmp_path):
+    """`eval render-testset --min-parts/--max-parts/--texture-probability` renders the held-out
+    objects like the training set's and records the settings; bad values are clear errors."""
+    out = tmp_path / "ts"
+    r = runner.invoke(app, ["eval", "render-testset", "-o", str(out), "--count", "1", "--size", "32",
+                            "--min-parts", "2", "--max-parts", "4", "--texture-probability", "0.25"])
+    assert r.exit_code == 0, r.output
+    meta = json.loads((out / "testset.json").read_text())
+    assert (meta["min_parts"], meta["max_parts"], meta["texture_probability"]) == (2, 4, 0.25)
+    default = tmp_path / "default"
+    assert runner.invoke(app, ["eval", "render-testset", "-o", str(default), "--count", "1", "--size", "32"]).exit_code == 0
+    a, b = (np.asarray(Image.open(d / "heldout_000000" / "000.png")) for d in (out, default))
+    assert not np.array_equal(a, b)  # same seed, other complexity: another object
+    r = runner.invoke(app, ["eval", "render-testset", "-o", str(tmp_path / "bad"), "--count", "1",
+                            "--texture-probability", "2"])
+    assert r.exit_code == 2 and "texture_probability" in r.output and not (tmp_path / "bad" / "heldout_000000").exists()

@@ -128,9 +128,13 @@ def render_testset(
     seed: int = typer.Option(0, "--seed", help="Seed of objects, input cameras and lights."),
     min_elevation: float = typer.Option(0.0, "--min-elevation", help="Lowest input-view elevation (deg)."),
     max_elevation: float = typer.Option(30.0, "--max-elevation", help="Highest input-view elevation (deg)."),
+    min_parts: int = typer.Option(3, "--min-parts", help="Fewest parts per object (use the training set's)."),
+    max_parts: int = typer.Option(7, "--max-parts", help="Most parts per object (use the training set's)."),
+    texture_probability: float = typer.Option(0.5, "--texture-probability", help="Chance a part is textured."),
 ) -> None:
     """Render a held-out test set: view 0 = input, then one view per camera change (for `eval nvs`)."""
     try:
+        from ..data.objects import ProceduralConfig
         from ..eval.protocols import parse_targets
         from ..eval.testset import render_relative_testset
 
@@ -138,7 +142,8 @@ def render_testset(
         if not isinstance(changes, tuple) or not changes or isinstance(changes[0], int):
             raise ValueError(f"--targets must be camera changes like 'az:90,el:30', got {targets!r}")
         names = render_relative_testset(out, count, changes=changes, seed=seed, image_size=size, backend=backend,
-                                        input_elevation=(min_elevation, max_elevation))
+                                        input_elevation=(min_elevation, max_elevation),
+                                        procedural=ProceduralConfig(min_parts, max_parts, texture_probability=texture_probability))
     except (ValueError, TypeError, FileNotFoundError, RuntimeError) as exc:
         _fail(exc)
         return

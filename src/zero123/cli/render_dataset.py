@@ -20,6 +20,9 @@ def render_dataset(
     seed: int = typer.Option(0, "--seed", help="Seed of objects, cameras and lights."),
     direction: str = typer.Option("cube", "--direction", help="Camera directions: cube (original) or uniform."),
     max_faces: int = typer.Option(2_000_000, "--max-faces", help="Refuse meshes with more faces."),
+    min_parts: int = typer.Option(3, "--min-parts", help="Procedural objects: fewest parts (body included)."),
+    max_parts: int = typer.Option(7, "--max-parts", help="Procedural objects: most parts."),
+    texture_probability: float = typer.Option(0.5, "--texture-probability", help="Procedural objects: chance a part is textured."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
     """Render objects into the views_release layout (NNN.png RGBA + NNN.npy world-to-camera,
@@ -34,7 +37,8 @@ def render_dataset(
         if (procedural is None) == (meshes is None):
             raise ValueError("give exactly one of --procedural N or --meshes PATH_OR_GLOB")
         settings = RenderSettings(num_views=views, image_size=size, backend=backend, direction=direction,
-                                  max_faces=max_faces)
+                                  max_faces=max_faces, min_parts=min_parts, max_parts=max_parts,
+                                  texture_probability=texture_probability)
         if procedural is not None:
             jobs = procedural_jobs(procedural, seed)
         else:

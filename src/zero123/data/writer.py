@@ -46,8 +46,11 @@ class RenderSettings:
     distance_max: float = 2.2
     fov_deg: float = 49.13
     max_faces: int = 2_000_000
+    #: Procedural objects only (:class:`~zero123.data.objects.ProceduralConfig`): parts per object
+    #: and the chance that a part is textured.
     min_parts: int = 3
     max_parts: int = 7
+    texture_probability: float = 0.5
 
     def __post_init__(self):
         if not isinstance(self.num_views, int) or self.num_views < 2:
@@ -60,6 +63,14 @@ class RenderSettings:
             raise ValueError(f"direction must be 'cube' or 'uniform', got {self.direction!r}")
         if not 0 < self.distance_min <= self.distance_max:
             raise ValueError(f"need 0 < distance_min <= distance_max, got {self.distance_min}, {self.distance_max}")
+        self.procedural_config()  # checks the part counts and texture probability
+
+    def procedural_config(self):
+        """The :class:`~zero123.data.objects.ProceduralConfig` of procedural jobs."""
+        from .objects import ProceduralConfig
+
+        return ProceduralConfig(min_parts=self.min_parts, max_parts=self.max_parts,
+                                texture_probability=self.texture_probability)
 
     def comparable(self) -> dict:
         """Settings that must match to resume into an existing folder (the backend may change)."""
@@ -146,9 +157,9 @@ def _renderer(settings: RenderSettings):
 def load_job_mesh(job: ObjectJob, settings: RenderSettings):
     """The normalised :class:`~zero123.render.RenderMesh` of a job."""
     if job.kind == "procedural":
-        from .objects import ProceduralConfig, procedural_object
+        from .objects import procedural_object
 
-        return procedural_object(int(job.source), ProceduralConfig(min_parts=settings.min_parts, max_parts=settings.max_parts))
+        return procedural_object(int(job.source), settings.procedural_config())
     from .meshes import load_mesh
 
     return load_mesh(job.source, max_faces=settings.max_faces)
@@ -294,7 +305,8 @@ def _read_manifest(out: Path, settings: RenderSettings, seed: int) -> dict:
         old = json.loads(path.read_text())
     except json.JSONDecodeError as e:
         raise ValueError(f"{path} is not valid JSON ({e}); remove it or choose another --out") from e
-    old_settings = dict(old.get("settings", {}))
+    # settings added after a folder was written read as their defaults
+    old_settings = {**dataclasses.asdict(RenderSettings()), **old.get("settings", {})}
     old_settings.pop("backend", None)
     if old.get("seed") != int(seed) or old_settings != settings.comparable():
         diff = {k: (old_settings.get(k), v) for k, v in settings.comparable().items() if old_settings.get(k) != v}

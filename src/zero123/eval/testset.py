@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..camera import world_to_cam_from_spherical
+from ..data.objects import ProceduralConfig, procedural_object
 from ..utils.fileio import atomic_directory, atomic_write
 from .protocols import TargetChange
 
@@ -57,15 +58,20 @@ def render_relative_testset(
     backend: str = "auto",
     input_elevation: tuple[float, float] = (0.0, 30.0),
     distance: tuple[float, float] = (1.5, 2.2),
+    procedural: ProceduralConfig | None = None,
     progress: bool = True,
 ) -> list[str]:
     """Render ``count`` held-out procedural objects into ``out_dir`` (views_release layout plus
-    ``valid_paths.json`` and ``testset.json`` recording the changes). Returns the object names.
-    Each object folder appears atomically; finished folders are kept on a rerun."""
-    from ..data.objects import procedural_object
+    ``valid_paths.json`` and ``testset.json`` recording the changes). ``procedural`` sets the object
+    complexity (default :class:`~zero123.data.objects.ProceduralConfig()`, as ``render-dataset``);
+    use the training set's. Returns the object names. Each object folder appears atomically;
+    finished folders are kept on a rerun."""
     from ..data.writer import write_views
     from ..render import Light, create_renderer
 
+    procedural = ProceduralConfig() if procedural is None else procedural
+    if not isinstance(procedural, ProceduralConfig):
+        raise TypeError(f"procedural must be a ProceduralConfig, got {type(procedural).__name__}")
     if not isinstance(count, int) or isinstance(count, bool) or count < 1:
         raise ValueError(f"count must be a positive integer, got {count!r}")
     if not changes or not all(isinstance(c, TargetChange) for c in changes):
@@ -95,7 +101,7 @@ def render_relative_testset(
             cams = relative_world_to_cams(
                 float(rng.uniform(lo, hi)), float(rng.uniform(0.0, 360.0)), float(rng.uniform(*distance)), changes
             )
-            images = renderer.render(procedural_object(obj_seed), cams, Light.random(rng))
+            images = renderer.render(procedural_object(obj_seed, procedural), cams, Light.random(rng))
             with atomic_directory(out / name, overwrite=True) as tmp:
                 write_views(tmp, images, cams)
     finally:
@@ -104,6 +110,8 @@ def render_relative_testset(
         json.dump(names, f)
     with atomic_write(out / "testset.json", "w") as f:
         json.dump({"input_view": 0, "targets": ",".join(c.label for c in changes), "seed": seed,
-                   "image_size": image_size, "input_elevation": list(input_elevation), "distance": list(distance)},
+                   "image_size": image_size, "input_elevation": list(input_elevation), "distance": list(distance),
+                   "min_parts": procedural.min_parts, "max_parts": procedural.max_parts,
+                   "texture_probability": procedural.texture_probability},
                   f, indent=2)
     return names

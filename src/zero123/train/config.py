@@ -143,6 +143,11 @@ class TrainConfig:
     drop_clip_only: float = 0.05
     drop_both: float = 0.05
     drop_concat_only: float = 0.05
+    #: Min-SNR-gamma loss weighting (Hang et al. 2023): each sample's noise MSE is scaled by
+    #: ``min(SNR(t), gamma) / SNR(t)``, which caps the weight of the low-noise steps (fine texture)
+    #: so the high-noise steps that decide shape get more of the gradient. ``null`` = the plain
+    #: MSE of the released checkpoints (SPEC section 7).
+    snr_gamma: float | None = None
     checkpoint_every: int = 500
     keep_last: int = 3
     log_every: int = 20
@@ -157,6 +162,8 @@ class TrainConfig:
             _check(isinstance(v, int) and not isinstance(v, bool) and v >= lo, f"train.{key}", f"must be an int >= {lo}", v)
         _check(self.mixed_precision in get_args(MixedPrecision), "train.mixed_precision", f"must be one of {get_args(MixedPrecision)}", self.mixed_precision)
         _check(0.0 <= self.ema_decay < 1.0, "train.ema_decay", "must be in [0, 1)", self.ema_decay)
+        _check(self.snr_gamma is None or (isinstance(self.snr_gamma, (int, float)) and not isinstance(self.snr_gamma, bool)
+                                          and self.snr_gamma > 0), "train.snr_gamma", "must be a number > 0 or null", self.snr_gamma)
         for key in ("drop_clip_only", "drop_both", "drop_concat_only"):
             _check(0.0 <= getattr(self, key) <= 1.0, f"train.{key}", "must be a probability in [0, 1]", getattr(self, key))
         total = self.drop_clip_only + self.drop_both + self.drop_concat_only

@@ -373,7 +373,8 @@ def _with_info(add_task):
 
 
 def _micro_step(model, batch, vae, noise_sched, scaling, gen, tc, device) -> torch.Tensor:
-    """Loss of one micro-batch: MSE between predicted and true noise (SPEC section 3)."""
+    """Loss of one micro-batch: MSE between predicted and true noise (SPEC section 3), optionally
+    Min-SNR weighted per sample (``train.snr_gamma``)."""
     B = batch.pose.shape[0]
     with torch.no_grad():
         cond_pixels = batch.cond_pixels.to(device)
@@ -393,7 +394,19 @@ def _micro_step(model, batch, vae, noise_sched, scaling, gen, tc, device) -> tor
         noisy.to(device), timesteps.to(device), concat.to(device), batch.pose.to(device),
         masks.drop_clip.to(device), masks.drop_concat.to(device), cond_pixels,
     )
-    return F.mse_loss(eps.float(), noise.to(device))
+    per_sample = (eps.float() - noise.to(device)).pow(2).mean(dim=(1, 2, 3))
+    if tc.snr_gamma is None:
+        return per_sample.mean()
+    return (per_sample * min_snr_weights(noise_sched.alphas_cumprod, timesteps, tc.snr_gamma).to(device)).mean()
+
+
+def min_snr_weights(alphas_cumprod: torch.Tensor, timesteps: torch.Tensor, gamma: float) -> torch.Tensor:
+    """``(B,)`` Min-SNR-gamma weights ``min(SNR, gamma) / SNR`` of an epsilon-prediction loss, where
+    ``SNR(t) = alphas_cumprod[t] / (1 - alphas_cumprod[t])``: 1 for noisy steps (SNR <= gamma),
+    ``gamma / SNR`` below 1 for the nearly clean ones."""
+    a = alphas_cumprod.double()[timesteps.long().cpu()]
+    snr = a / (1.0 - a)
+    return (snr.clamp(max=gamma) / snr).float()
 
 
 def _log_samples(run_dir, step, comps, inner, ema, source, sampler, config, writer) -> None:
