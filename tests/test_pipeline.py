@@ -390,3 +390,46 @@ def test_top_level_export():
 
     assert zero123.Zero123Pipeline is Zero123Pipeline
     assert zero123.CCProjection.__name__ == "CCProjection"
+
+
+# ---------------------------------------------------------------- v-prediction models
+def test_v_prediction_model_samples_like_the_same_model_in_epsilon_form(tiny_components, tiny_image):
+    """A v-prediction U-Net that is the eps U-Net re-parametrised, ``v = (eps - sqrt(1-a) x_t) /
+    sqrt(a)``, must give the same guided eps from ``predict_noise`` (the SDS seam) and the same
+    images from DDIM (eta 1, CFG): the pipeline hands ``scheduler.step`` the model's own output."""
+    from diffusers import DDIMScheduler
+
+    eps_pipe = Zero123Pipeline(**tiny_components)
+    v_sched = DDIMScheduler.from_config(tiny_components["scheduler"].config, prediction_type="v_prediction")
+    v_pipe = Zero123Pipeline(**{**tiny_components, "scheduler": v_sched})
+    assert (eps_pipe.prediction_type, v_pipe.prediction_type) == ("epsilon", "v_prediction")
+    a = v_sched.alphas_cumprod
+    eps_unet = v_pipe._unet_batched
+
+    def v_unet(sample, t, context, max_batch):
+        a_t = a[t.long()].view(-1, 1, 1, 1)
+        return (eps_unet(sample, t, context, max_batch) - (1 - a_t).sqrt() * sample[:, :4]) / a_t.sqrt()
+
+    v_pipe._unet_batched = v_unet
+    for p in (eps_pipe, v_pipe):
+        p.set_progress_bar_config(disable=True)
+    cond = eps_pipe.encode_image(eps_pipe.image_to_tensor(tiny_image))
+    x = torch.randn(2, 4, 8, 8, generator=torch.Generator().manual_seed(0))
+    poses = torch.tensor([[0.3, 0.0, 1.0, 0.0], [-0.2, 0.5, 0.8, 0.1]])
+    for t in (900, 400):
+        torch.testing.assert_close(v_pipe.predict_noise(x, t, cond, poses, 3.0), eps_pipe.predict_noise(x, t, cond, poses, 3.0),
+                                   rtol=1e-4, atol=1e-4)
+    assert not torch.allclose(v_pipe.predict_model_output(x, 900, cond, poses), eps_pipe.predict_model_output(x, 900, cond, poses))
+    kw = dict(camera_params=[{"azimuth": 30.0}, {"elevation": -20.0}], num_inference_steps=STEPS, output_type="np")
+    ref = eps_pipe(tiny_image, generator=_gens(1, 2), **kw).images
+    got = v_pipe(tiny_image, generator=_gens(1, 2), **kw).images
+    np.testing.assert_allclose(got, ref, atol=2e-3)
+
+
+def test_unsupported_prediction_type_is_a_clear_error(tiny_components, tiny_image):
+    from diffusers import DDIMScheduler
+
+    sched = DDIMScheduler.from_config(tiny_components["scheduler"].config, prediction_type="sample")
+    pipe = Zero123Pipeline(**{**tiny_components, "scheduler": sched})
+    with pytest.raises(ValueError, match="prediction_type"):
+        pipe(tiny_image, {"azimuth": 10.0}, num_inference_steps=STEPS)

@@ -363,3 +363,43 @@ def test_snr_gamma_changes_the_loss_not_the_sampled_batch(tmp_path, views):
                                                                           "log_every": 1}))
         losses[gamma] = train(views, cfg, tmp_path / f"run{gamma}", show_progress=False).final_loss
     assert np.isfinite(losses[1e-3]) and 0 < losses[1e-3] < losses[None]
+
+
+def test_v_prediction_run_trains_on_v_and_exports_a_v_model(tmp_path, views):
+    """model.prediction_type = v_prediction: the loss target is v (another loss than eps on the
+    same first batch), the run's scheduler says so, and the exported pipeline samples as v."""
+    from zero123.pipeline import Zero123Pipeline
+    from zero123.train.loop import train
+
+    cfg_v = Config.load(tiny_config(tmp_path, "v.yaml", model={"prediction_type": "v_prediction"},
+                                    train={"max_steps": 1, "log_every": 1}))
+    cfg_eps = Config.load(tiny_config(tmp_path, "eps.yaml", train={"max_steps": 1, "log_every": 1}))
+    loss_v = train(views, cfg_v, tmp_path / "v", show_progress=False).final_loss
+    loss_eps = train(views, cfg_eps, tmp_path / "eps", show_progress=False).final_loss
+    assert np.isfinite(loss_v) and abs(loss_v - loss_eps) > 1e-4
+    sched = json.loads((tmp_path / "v" / "base" / "scheduler" / "scheduler_config.json").read_text())
+    assert sched["prediction_type"] == "v_prediction"
+    assert run_cli("export", tmp_path / "v", tmp_path / "model").exit_code == 0
+    pipe = Zero123Pipeline.from_pretrained(tmp_path / "model")
+    assert pipe.prediction_type == "v_prediction"
+    with pytest.raises(ConfigError, match="model.prediction_type"):
+        Config.from_dict({"model": {"prediction_type": "x0"}, "train": {"train_image_encoder": True}})
+
+
+def test_min_snr_weights_for_v_prediction_weigh_the_x0_error_like_epsilon():
+    """For v the weight is min(SNR, gamma) / (SNR + 1): times the v loss's own x0 weight (SNR + 1)
+    it gives the same x0 weight, min(SNR, gamma), as the epsilon form times SNR."""
+    from diffusers import DDPMScheduler
+
+    from zero123.models.factory import SCHEDULER_CONFIG
+    from zero123.train.loop import min_snr_weights
+
+    a = DDPMScheduler.from_config(SCHEDULER_CONFIG).alphas_cumprod
+    t = torch.tensor([0, 100, 300, 700, 999])
+    snr = (a[t] / (1 - a[t])).double()
+    x0_eps = min_snr_weights(a, t, 5.0, "epsilon").double() * snr
+    x0_v = min_snr_weights(a, t, 5.0, "v_prediction").double() * (snr + 1)
+    torch.testing.assert_close(x0_v, x0_eps, rtol=1e-5, atol=1e-8)
+    torch.testing.assert_close(x0_v, snr.clamp(max=5.0), rtol=1e-5, atol=1e-8)
+    with pytest.raises(ValueError, match="prediction_type"):
+        min_snr_weights(a, t, 5.0, "sample")

@@ -203,6 +203,17 @@ class Zero123Pipeline(DiffusionPipeline):
         concat_latents = self.vae.encode(vae_in).latent_dist.mode()
         return ImageConditioning(image_embeds=image_embeds, concat_latents=concat_latents)
 
+    @property
+    def prediction_type(self) -> str:
+        """What the U-Net predicts: ``"epsilon"`` (every released Zero123) or ``"v_prediction"``
+        (``v = sqrt(a_t) * eps - sqrt(1 - a_t) * x_0``; the bundled model), from the scheduler config."""
+        kind = self.scheduler.config.get("prediction_type", "epsilon")
+        if kind not in ("epsilon", "v_prediction"):
+            raise ValueError(
+                f"scheduler.config.prediction_type is {kind!r}; Zero123Pipeline supports 'epsilon' and 'v_prediction'"
+            )
+        return kind
+
     def predict_noise(
         self,
         noisy_latents: torch.Tensor,
@@ -223,8 +234,29 @@ class Zero123Pipeline(DiffusionPipeline):
             max_batch: largest U-Net batch per forward call (``None``: everything at once).
 
         Returns:
-            ``(B, 4, h, w)`` ``eps = eps_uncond + s * (eps_cond - eps_uncond)``.
+            ``(B, 4, h, w)`` ``eps = eps_uncond + s * (eps_cond - eps_uncond)``. A v-prediction
+            model's output is converted: ``eps = sqrt(a_t) * v + sqrt(1 - a_t) * x_t`` (guidance
+            commutes with this affine map, so it is the same guided eps).
         """
+        out = self.predict_model_output(noisy_latents, timestep, conditioning, poses, guidance_scale, max_batch)
+        if self.prediction_type == "epsilon":
+            return out
+        a = self.scheduler.alphas_cumprod.to(device=out.device, dtype=torch.float32)
+        t = torch.as_tensor(timestep, device=out.device).long().expand(out.shape[0])
+        a_t = a[t].view(-1, 1, 1, 1)
+        return (a_t.sqrt() * out.float() + (1.0 - a_t).sqrt() * noisy_latents.float()).to(out.dtype)
+
+    def predict_model_output(
+        self,
+        noisy_latents: torch.Tensor,
+        timestep: torch.Tensor | int,
+        conditioning: ImageConditioning,
+        poses: torch.Tensor,
+        guidance_scale: float = 3.0,
+        max_batch: int | None = None,
+    ) -> torch.Tensor:
+        """The guided U-Net output in the model's own parametrisation (:attr:`prediction_type`),
+        what ``scheduler.step`` takes. Arguments as :meth:`predict_noise`."""
         b = noisy_latents.shape[0]
         if poses.ndim != 2 or poses.shape != (b, self.cc_projection.config.pose_dim):
             raise ValueError(
@@ -252,11 +284,11 @@ class Zero123Pipeline(DiffusionPipeline):
         else:
             unet_in = torch.cat([noisy, concat], 1)
             context = tokens
-        eps = self._unet_batched(unet_in, t, context, max_batch)
+        out = self._unet_batched(unet_in, t, context, max_batch)
         if do_cfg:
-            eps_uncond, eps_cond = eps.chunk(2)
-            eps = eps_uncond + guidance_scale * (eps_cond - eps_uncond)
-        return eps
+            out_uncond, out_cond = out.chunk(2)
+            out = out_uncond + guidance_scale * (out_cond - out_uncond)
+        return out
 
     def _unet_batched(self, sample: torch.Tensor, t: torch.Tensor, context: torch.Tensor, max_batch: int | None):
         n = sample.shape[0]
@@ -320,6 +352,7 @@ class Zero123Pipeline(DiffusionPipeline):
         )
 
     def check_inputs(self, num_inference_steps, guidance_scale, eta, num_images_per_prompt, output_type, max_batch, timestep_spacing):
+        self.prediction_type  # noqa: B018  (raises for a parametrisation the loop cannot sample)
         if isinstance(num_inference_steps, bool) or not isinstance(num_inference_steps, (int, np.integer)) or num_inference_steps < 1:
             raise ValueError(f"num_inference_steps must be a positive int, got {num_inference_steps!r}")
         for name, v in (("guidance_scale", guidance_scale), ("eta", eta)):
@@ -453,9 +486,9 @@ class Zero123Pipeline(DiffusionPipeline):
         with self.progress_bar(total=len(timesteps)) as bar:
             for i, t in enumerate(timesteps):
                 model_in = self.scheduler.scale_model_input(latents, t)
-                eps = self.predict_noise(model_in, t, cond, poses, guidance_scale, max_batch).float()
+                out = self.predict_model_output(model_in, t, cond, poses, guidance_scale, max_batch).float()
                 extra = self._step_extra(step_kwargs, eta, shape, generators, device)
-                latents = self.scheduler.step(eps, t, latents, **extra, return_dict=False)[0]
+                latents = self.scheduler.step(out, t, latents, **extra, return_dict=False)[0]
                 if callback_on_step_end is not None:
                     out = callback_on_step_end(self, i, t, {"latents": latents}) or {}
                     latents = out.get("latents", latents)

@@ -43,6 +43,10 @@ class ModelConfig:
     init_path: str | None = None
     vae_path: str | None = None
     camera_embedding: Literal["relative_radius", "cond_polar"] = "relative_radius"
+    #: What the U-Net learns to predict, saved in the model's scheduler config: ``epsilon`` (the
+    #: released checkpoints, SPEC section 3) or ``v_prediction`` (``v = sqrt(a) eps - sqrt(1-a) x0``,
+    #: whose high-noise steps, where the shape is decided, carry a usable signal from the start).
+    prediction_type: Literal["epsilon", "v_prediction"] = "epsilon"
     #: Per-component constructor overrides for ``build_components`` (scratch only).
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -52,6 +56,8 @@ class ModelConfig:
             self.camera_embedding in ("relative_radius", "cond_polar"),
             "model.camera_embedding", "must be 'relative_radius' or 'cond_polar'", self.camera_embedding,
         )
+        _check(self.prediction_type in ("epsilon", "v_prediction"), "model.prediction_type",
+               "must be 'epsilon' or 'v_prediction'", self.prediction_type)
         if self.init != "scratch":
             _check(bool(self.init_path), "model.init_path", f"is required when model.init is {self.init!r}", self.init_path)
         _check(isinstance(self.overrides, dict), "model.overrides", "must be a mapping of component -> kwargs", self.overrides)

@@ -67,7 +67,16 @@ def _load_sd_image_variations(path: Path, camera_embedding: str) -> dict[str, An
 
 
 def initial_components(model: ModelConfig, *, seed: int = 0) -> dict[str, Any]:
-    """The five pipeline components a run starts from (keys as ``Zero123Pipeline``'s arguments)."""
+    """The five pipeline components a run starts from (keys as ``Zero123Pipeline``'s arguments);
+    the scheduler carries ``model.prediction_type``."""
+    from diffusers import DDIMScheduler
+
+    comps = _initial_components(model, seed=seed)
+    comps["scheduler"] = DDIMScheduler.from_config(comps["scheduler"].config, prediction_type=model.prediction_type)
+    return comps
+
+
+def _initial_components(model: ModelConfig, *, seed: int = 0) -> dict[str, Any]:
     if model.init == "scratch":
         from ..models.factory import build_components
 

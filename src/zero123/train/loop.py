@@ -373,8 +373,8 @@ def _with_info(add_task):
 
 
 def _micro_step(model, batch, vae, noise_sched, scaling, gen, tc, device) -> torch.Tensor:
-    """Loss of one micro-batch: MSE between predicted and true noise (SPEC section 3), optionally
-    Min-SNR weighted per sample (``train.snr_gamma``)."""
+    """Loss of one micro-batch: MSE between the U-Net output and its target, the noise (SPEC
+    section 3) or v (``model.prediction_type``), optionally Min-SNR weighted (``train.snr_gamma``)."""
     B = batch.pose.shape[0]
     with torch.no_grad():
         cond_pixels = batch.cond_pixels.to(device)
@@ -390,23 +390,31 @@ def _micro_step(model, batch, vae, noise_sched, scaling, gen, tc, device) -> tor
         timesteps = torch.randint(0, noise_sched.config.num_train_timesteps, (B,), generator=gen)
         masks = dropout_masks(torch.rand(B, generator=gen), tc.drop_clip_only, tc.drop_both, tc.drop_concat_only)
         noisy = noise_sched.add_noise(latents, noise, timesteps)
-    eps = model(
+    out = model(
         noisy.to(device), timesteps.to(device), concat.to(device), batch.pose.to(device),
         masks.drop_clip.to(device), masks.drop_concat.to(device), cond_pixels,
     )
-    per_sample = (eps.float() - noise.to(device)).pow(2).mean(dim=(1, 2, 3))
+    kind = noise_sched.config.prediction_type
+    target = noise if kind == "epsilon" else noise_sched.get_velocity(latents, noise, timesteps)
+    per_sample = (out.float() - target.to(device)).pow(2).mean(dim=(1, 2, 3))
     if tc.snr_gamma is None:
         return per_sample.mean()
-    return (per_sample * min_snr_weights(noise_sched.alphas_cumprod, timesteps, tc.snr_gamma).to(device)).mean()
+    return (per_sample * min_snr_weights(noise_sched.alphas_cumprod, timesteps, tc.snr_gamma, kind).to(device)).mean()
 
 
-def min_snr_weights(alphas_cumprod: torch.Tensor, timesteps: torch.Tensor, gamma: float) -> torch.Tensor:
-    """``(B,)`` Min-SNR-gamma weights ``min(SNR, gamma) / SNR`` of an epsilon-prediction loss, where
-    ``SNR(t) = alphas_cumprod[t] / (1 - alphas_cumprod[t])``: 1 for noisy steps (SNR <= gamma),
-    ``gamma / SNR`` below 1 for the nearly clean ones."""
+def min_snr_weights(alphas_cumprod: torch.Tensor, timesteps: torch.Tensor, gamma: float,
+                    prediction_type: str = "epsilon") -> torch.Tensor:
+    """``(B,)`` Min-SNR-gamma weights (Hang et al. 2023), ``SNR(t) = a_t / (1 - a_t)`` with
+    ``a = alphas_cumprod``: ``min(SNR, gamma) / SNR`` for an epsilon loss (1 at noisy steps, below 1
+    at nearly clean ones), ``min(SNR, gamma) / (SNR + 1)`` for a v loss (the same weight on the
+    x0 error)."""
     a = alphas_cumprod.double()[timesteps.long().cpu()]
     snr = a / (1.0 - a)
-    return (snr.clamp(max=gamma) / snr).float()
+    if prediction_type == "epsilon":
+        return (snr.clamp(max=gamma) / snr).float()
+    if prediction_type == "v_prediction":
+        return (snr.clamp(max=gamma) / (snr + 1.0)).float()
+    raise ValueError(f"prediction_type must be 'epsilon' or 'v_prediction', got {prediction_type!r}")
 
 
 def _log_samples(run_dir, step, comps, inner, ema, source, sampler, config, writer) -> None:
