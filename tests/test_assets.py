@@ -34,3 +34,16 @@ def test_bundled_model_is_a_real_zero123_and_generates():
     assert np.isfinite(out).all()
     # not a blank image: the object is darker than the white background somewhere
     assert out.min() < 0.6 and out.max() > 0.9
+
+
+def test_info_reports_the_bundled_model_as_v_prediction():
+    """`zero123 info bundled` shows how the bundled model differs from the released ones."""
+    from typer.testing import CliRunner
+
+    from zero123.cli.__main__ import app
+    from zero123.cli.info import describe
+
+    d = describe(BUNDLED_MODEL_NAME)
+    assert d["prediction_type"] == "v_prediction" and d["in_channels"] == 8 and d["image_size"] == 64
+    r = CliRunner().invoke(app, ["info", BUNDLED_MODEL_NAME])
+    assert r.exit_code == 0 and "predicts: v_prediction" in r.output, r.output

@@ -1,4 +1,4 @@
-"""``zero123 info MODEL``: format, components, parameter counts, camera embedding, EMA, dtype."""
+"""``zero123 info MODEL``: format, components, parameter counts, camera embedding, prediction type, EMA, dtype."""
 
 from __future__ import annotations
 
@@ -17,8 +17,11 @@ def describe(model: str, *, trust_pickle: bool = False, config_overrides: dict |
     An original file is memory-mapped and loaded in its stored dtype, so this is cheap even for a
     15.5 GB checkpoint.
     """
+    from ..assets import BUNDLED_MODEL_DIR, BUNDLED_MODEL_NAME
     from ..checkpoints import load_components
 
+    if model == BUNDLED_MODEL_NAME:
+        model = str(BUNDLED_MODEL_DIR)
     loaded = load_components(model, torch_dtype=None, trust_pickle=trust_pickle, config_overrides=config_overrides)
     comps = {}
     for name in ("unet", "vae", "image_encoder", "cc_projection", "scheduler"):
@@ -36,6 +39,7 @@ def describe(model: str, *, trust_pickle: bool = False, config_overrides: dict |
         "ema": {None: "n/a (format stores one U-Net)", True: "present", False: "absent"}[loaded.has_ema],
         "image_size": int(loaded.components["vae"].config.sample_size),
         "in_channels": int(loaded.components["unet"].config.in_channels),
+        "prediction_type": loaded.components["scheduler"].config.get("prediction_type", "epsilon"),
         "components": comps,
         "total_parameters": sum(c.get("parameters", 0) for c in comps.values()),
         "ignored_keys": len(loaded.ignored_keys),
@@ -63,7 +67,7 @@ def info(
     console.print(f"[bold]{d['path']}[/bold]")
     console.print(
         f"format: {d['format']}   camera embedding: {d['camera_embedding']}   EMA: {d['ema']}   "
-        f"image size: {d['image_size']}   U-Net in_channels: {d['in_channels']}"
+        f"image size: {d['image_size']}   U-Net in_channels: {d['in_channels']}   predicts: {d['prediction_type']}"
     )
     table = Table("component", "class", "parameters", "dtype")
     for name, c in d["components"].items():
