@@ -43,6 +43,9 @@ def test_info_reports_the_bundled_model_as_v_prediction():
     from zero123.cli.__main__ import app
     from zero123.cli.info import describe
 
+    from zero123.checkpoints.registry import resolve
+
+    assert resolve(BUNDLED_MODEL_NAME) == BUNDLED_MODEL_DIR  # every loading route knows the name
     d = describe(BUNDLED_MODEL_NAME)
     assert d["prediction_type"] == "v_prediction" and d["in_channels"] == 8 and d["image_size"] == 64
     r = CliRunner().invoke(app, ["info", BUNDLED_MODEL_NAME])

@@ -118,7 +118,7 @@ class Zero123Pipeline(DiffusionPipeline):
 
         ``torch_dtype`` and ``dtype`` are synonyms; the default is float32 whatever the stored dtype.
         """
-        from .assets import BUNDLED_MODEL_DIR, BUNDLED_MODEL_NAME
+        from .assets import BUNDLED_MODEL_NAME, bundled_model_dir
 
         if torch_dtype is not None and dtype is not None and torch_dtype != dtype:
             raise ValueError(f"torch_dtype={torch_dtype} and dtype={dtype} disagree; pass only one")
@@ -134,9 +134,7 @@ class Zero123Pipeline(DiffusionPipeline):
                 f"pretrained_model_name_or_path must be a path or name, got {type(pretrained_model_name_or_path).__name__}"
             )
         if str(pretrained_model_name_or_path) == BUNDLED_MODEL_NAME:
-            if not (BUNDLED_MODEL_DIR / "model_index.json").is_file():
-                raise FileNotFoundError(f"the bundled model is missing from this install ({BUNDLED_MODEL_DIR})")
-            pretrained_model_name_or_path = BUNDLED_MODEL_DIR
+            pretrained_model_name_or_path = bundled_model_dir()
         from .checkpoints import detect_format, load_pipeline
 
         path = Path(pretrained_model_name_or_path)

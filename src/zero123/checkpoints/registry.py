@@ -114,8 +114,8 @@ def _missing_error(name: str, entry: KnownCheckpoint | None, cause: BaseExceptio
 def resolve(
     name: str | os.PathLike, *, local_files_only: bool | None = None, cache_dir: str | os.PathLike | None = None
 ) -> Path:
-    """Local path of ``name``: an existing path, or a known name / repo id from the HF cache
-    (downloaded when allowed).
+    """Local path of ``name``: an existing path, ``"bundled"`` (the model shipped in the package),
+    or a known name / repo id from the HF cache (downloaded when allowed).
 
     ``local_files_only`` defaults to the ``HF_HUB_OFFLINE`` setting.
 
@@ -124,10 +124,14 @@ def resolve(
     """
     from huggingface_hub import constants, hf_hub_download, snapshot_download, try_to_load_from_cache
 
+    from ..assets import BUNDLED_MODEL_NAME, bundled_model_dir
+
     path = Path(name)
     if path.exists():
         return path
     name = str(name)
+    if name == BUNDLED_MODEL_NAME:
+        return bundled_model_dir()
     if local_files_only is None:
         local_files_only = bool(constants.HF_HUB_OFFLINE)
     entry = lookup(name)

@@ -17,11 +17,8 @@ def describe(model: str, *, trust_pickle: bool = False, config_overrides: dict |
     An original file is memory-mapped and loaded in its stored dtype, so this is cheap even for a
     15.5 GB checkpoint.
     """
-    from ..assets import BUNDLED_MODEL_DIR, BUNDLED_MODEL_NAME
     from ..checkpoints import load_components
 
-    if model == BUNDLED_MODEL_NAME:
-        model = str(BUNDLED_MODEL_DIR)
     loaded = load_components(model, torch_dtype=None, trust_pickle=trust_pickle, config_overrides=config_overrides)
     comps = {}
     for name in ("unet", "vae", "image_encoder", "cc_projection", "scheduler"):

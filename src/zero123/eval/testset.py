@@ -58,18 +58,17 @@ def render_relative_testset(
     backend: str = "auto",
     input_elevation: tuple[float, float] = (0.0, 30.0),
     distance: tuple[float, float] = (1.5, 2.2),
-    procedural: ProceduralConfig | None = None,
+    procedural: ProceduralConfig = ProceduralConfig(),
     progress: bool = True,
 ) -> list[str]:
     """Render ``count`` held-out procedural objects into ``out_dir`` (views_release layout plus
     ``valid_paths.json`` and ``testset.json`` recording the changes). ``procedural`` sets the object
-    complexity (default :class:`~zero123.data.objects.ProceduralConfig()`, as ``render-dataset``);
+    complexity (the default is ``render-dataset``'s);
     use the training set's. Returns the object names. Each object folder appears atomically;
     finished folders are kept on a rerun."""
     from ..data.writer import write_views
     from ..render import Light, create_renderer
 
-    procedural = ProceduralConfig() if procedural is None else procedural
     if not isinstance(procedural, ProceduralConfig):
         raise TypeError(f"procedural must be a ProceduralConfig, got {type(procedural).__name__}")
     if not isinstance(count, int) or isinstance(count, bool) or count < 1:

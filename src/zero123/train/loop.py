@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .checkpoint import COMPONENTS, latest_checkpoint, load_base, load_checkpoint, save_base, save_checkpoint
