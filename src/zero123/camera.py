@@ -273,8 +273,10 @@ class RelativeCamera:
             last = math.radians(90.0 - cond_elevation)
         else:
             raise ValueError(f"camera embedding kind must be one of {CAMERA_EMBEDDINGS}, got {kind!r}")
-        return torch.tensor(
-            [self.d_polar, math.sin(self.d_azimuth), math.cos(self.d_azimuth), last], dtype=torch.float32
+        return pose_vector(
+            torch.tensor(self.d_polar, dtype=torch.float64),
+            torch.tensor(self.d_azimuth, dtype=torch.float64),
+            torch.tensor(last, dtype=torch.float64),
         )
 
     def as_dict(self) -> dict[str, float]:
@@ -406,3 +408,197 @@ def blender_to_opencv_world_to_cam(world_to_cam: np.ndarray) -> np.ndarray:
     m = _check_world_to_cam("world_to_cam", world_to_cam).copy()
     m[1:3] *= -1.0
     return m
+
+
+# ---------------------------------------------------------------------- the pose vector T (one place)
+def pose_vector(d_polar: torch.Tensor, d_azimuth: torch.Tensor, last: torch.Tensor) -> torch.Tensor:
+    """The 4-vector ``T = [d_polar, sin(d_azimuth), cos(d_azimuth), last]`` the model is conditioned on.
+
+    This is the only place the formula is written; every caller (pipeline, trainer, dataset reader,
+    evaluation, test sets, score distillation) reaches it through :meth:`RelativeCamera.embedding`
+    or :func:`relative_pose_embedding`. See ``docs/conventions.md`` ("Cameras").
+
+    Args:
+        d_polar: ``(...)`` polar change in radians (+ = the camera moves DOWN).
+        d_azimuth: ``(...)`` azimuth change in radians (+ = counter-clockwise seen from +Z).
+        last: ``(...)`` ``d_radius`` (``"relative_radius"``) or the input view's absolute polar
+            angle in radians (``"cond_polar"``, Stable Zero123).
+
+    Returns:
+        ``(..., 4)`` float32.
+
+    >>> pose_vector(torch.tensor(0.5), torch.tensor(0.0), torch.tensor(0.1)).tolist()
+    [0.5, 0.0, 1.0, 0.10000000149011612]
+    """
+    d_polar, d_azimuth, last = torch.broadcast_tensors(*(torch.as_tensor(x) for x in (d_polar, d_azimuth, last)))
+    return torch.stack([d_polar, torch.sin(d_azimuth), torch.cos(d_azimuth), last], dim=-1).to(torch.float32)
+
+
+def relative_pose_embedding(
+    cond_world_to_cams: torch.Tensor | np.ndarray,
+    target_world_to_cams: torch.Tensor | np.ndarray,
+    kind: CameraEmbedding = "relative_radius",
+) -> torch.Tensor:
+    """T for batches of stored poses (condition view -> target view), in float64 then cast to float32.
+
+    Args:
+        cond_world_to_cams: ``(B, 3, 4)`` (or ``(3, 4)``) world-to-camera matrices of the condition views.
+        target_world_to_cams: ``(B, 3, 4)`` (or ``(3, 4)``) world-to-camera matrices of the target views.
+        kind: ``"relative_radius"`` (last slot ``r_t - r_c``) or ``"cond_polar"`` (last slot the
+            condition view's absolute polar angle, radians).
+
+    Returns:
+        ``(B, 4)`` float32 (``(4,)`` for single matrices).
+
+    >>> c = world_to_cam_from_spherical(math.pi / 2, 0.0, 2.0); t = world_to_cam_from_spherical(math.pi / 3, math.pi / 2, 1.5)
+    >>> [round(v, 6) + 0.0 for v in relative_pose_embedding(c, t).tolist()]
+    [-0.523599, 1.0, 0.0, -0.5]
+    """
+    if kind not in CAMERA_EMBEDDINGS:
+        raise ValueError(f"camera embedding kind must be one of {CAMERA_EMBEDDINGS}, got {kind!r}")
+    pc, ac, rc = spherical_from_world_to_cams(cond_world_to_cams)
+    pt, at, rt = spherical_from_world_to_cams(target_world_to_cams)
+    last = rt - rc if kind == "relative_radius" else pc.expand_as(pt)
+    return pose_vector(pt - pc, at - ac, last)
+
+
+# ---------------------------------------------------------------------- batched poses (torch)
+def _as_world_to_cams(name: str, world_to_cams) -> torch.Tensor:
+    m = torch.as_tensor(np.asarray(world_to_cams) if not isinstance(world_to_cams, torch.Tensor) else world_to_cams)
+    if m.ndim < 2 or tuple(m.shape[-2:]) not in ((3, 4), (4, 4)):
+        raise ValueError(f"{name} must be (B, 3, 4) world-to-camera matrices, got shape {tuple(m.shape)}")
+    if not torch.isfinite(m).all():
+        raise ValueError(f"{name} contains NaN or inf")
+    return m[..., :3, :]
+
+
+def camera_centers_from_world_to_cams(world_to_cams: torch.Tensor | np.ndarray) -> torch.Tensor:
+    """Camera centres ``C = -R^T t``: ``(B, 3, 4)`` world-to-camera -> ``(B, 3)`` (world frame, float64)."""
+    m = _as_world_to_cams("world_to_cams", world_to_cams).double()
+    return -(m[..., :3].transpose(-1, -2) @ m[..., 3:]).squeeze(-1)
+
+
+def spherical_from_world_to_cams(world_to_cams: torch.Tensor | np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(polar, azimuth, radius)`` of each camera centre (z-up world), float64 tensors of shape ``(B,)``.
+
+    polar ``atan2(sqrt(x^2 + y^2), z)`` (0 = straight above), azimuth ``atan2(y, x)`` (counter-clockwise
+    seen from +Z), radius ``|C|``.
+    """
+    c = camera_centers_from_world_to_cams(world_to_cams)
+    x, y, z = c.unbind(-1)
+    return torch.atan2(torch.hypot(x, y), z), torch.atan2(y, x), c.norm(dim=-1)
+
+
+def elevation_deg_from_world_to_cam(world_to_cam: torch.Tensor | np.ndarray) -> float:
+    """Absolute elevation in degrees (+ = above the equator, ``90 - polar``) of one 3x4 world-to-camera
+    matrix: the input elevation Stable Zero123 and 3D reconstruction need.
+
+    >>> round(elevation_deg_from_world_to_cam(world_to_cam_from_spherical(math.radians(60), 0.3, 2.0)), 6)
+    30.0
+    """
+    polar, _, _ = spherical_from_world_to_cams(world_to_cam)
+    return float(90.0 - torch.rad2deg(polar).reshape(-1)[0])
+
+
+def world_to_cams_from_spherical(
+    polar: torch.Tensor, azimuth: torch.Tensor, radius: torch.Tensor
+) -> torch.Tensor:
+    """Batched :func:`world_to_cam_from_spherical`: ``(B,)`` polar, azimuth (radians), radius ->
+    ``(B, 3, 4)`` float64 world-to-camera matrices (Blender camera axes) looking at the origin, world +Z up.
+
+    >>> m = world_to_cams_from_spherical(torch.tensor([math.pi / 2], dtype=torch.float64), torch.zeros(1), torch.full((1,), 2.0))
+    >>> bool(torch.allclose(m[0], torch.from_numpy(world_to_cam_from_spherical(math.pi / 2, 0.0, 2.0))))
+    True
+    """
+    polar, azimuth, radius = torch.broadcast_tensors(*(torch.as_tensor(x, dtype=torch.float64) for x in (polar, azimuth, radius)))
+    if not (torch.isfinite(polar).all() and torch.isfinite(azimuth).all() and torch.isfinite(radius).all()):
+        raise ValueError("polar, azimuth and radius must be finite")
+    if (radius <= 0).any():
+        raise ValueError(f"radius must be > 0, got min {float(radius.min())}")
+    return torch.from_numpy(np.stack([
+        world_to_cam_from_spherical(float(p), float(a), float(r))
+        for p, a, r in zip(polar.reshape(-1), azimuth.reshape(-1), radius.reshape(-1))
+    ])).reshape(*polar.shape, 3, 4)
+
+
+# ---------------------------------------------------------------------- intrinsics and rays
+def focal_length_px(fov_deg: float, size: int) -> float:
+    """Pinhole focal length in pixels for a field of view ``fov_deg`` across ``size`` pixels:
+    ``f = (size / 2) / tan(fov / 2)``. The training renders use a horizontal FOV of 49.13 deg
+    (35 mm lens, 32 mm sensor; ``docs/conventions.md``). The only place this formula is written.
+
+    >>> round(focal_length_px(90.0, 256), 9)
+    128.0
+    """
+    fov_deg = _finite("fov_deg", fov_deg)
+    if not 0.0 < fov_deg < 180.0:
+        raise ValueError(f"fov_deg must be in (0, 180) degrees, got {fov_deg}")
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+        raise ValueError(f"size must be a positive integer number of pixels, got {size!r}")
+    return (size / 2.0) / math.tan(math.radians(fov_deg) / 2.0)
+
+
+def intrinsics_from_fov(fov_deg: float, width: int, height: int | None = None) -> np.ndarray:
+    """``(3, 3)`` float64 pinhole matrix ``K`` (OpenCV pixel axes: x right, y DOWN, origin at the
+    top-left corner of the image, pixel centres at ``i + 0.5``) with square pixels; ``fov_deg`` is
+    the HORIZONTAL field of view across ``width``.
+
+    >>> intrinsics_from_fov(90.0, 256).round(9).tolist()
+    [[128.0, 0.0, 128.0], [0.0, 128.0, 128.0], [0.0, 0.0, 1.0]]
+    """
+    height = width if height is None else height
+    f = focal_length_px(fov_deg, width)
+    if isinstance(height, bool) or not isinstance(height, (int, np.integer)) or height < 1:
+        raise ValueError(f"height must be a positive integer number of pixels, got {height!r}")
+    return np.array([[f, 0.0, width / 2.0], [0.0, f, height / 2.0], [0.0, 0.0, 1.0]])
+
+
+def camera_rays(
+    world_to_cams: torch.Tensor | np.ndarray,
+    fov_deg: float,
+    height: int,
+    width: int | None = None,
+    *,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """World-frame rays through every pixel centre of a batch of pinhole cameras.
+
+    Convention (the renderers' and the datasets'): world z-up; ``world_to_cams`` map world points to
+    Blender camera axes (+X right, +Y up in the image, the camera looks along its -Z); pixel
+    ``(row i, column j)`` has its centre at ``(j + 0.5, i + 0.5)``, row 0 at the TOP of the image;
+    ``fov_deg`` is the horizontal field of view across ``width``. The camera-frame direction of a
+    pixel is ``((j + 0.5 - W/2) / f, -(i + 0.5 - H/2) / f, -1)``, rotated to the world by ``R^T``
+    and normalised, so a point rendered at pixel ``(i, j)`` lies on that pixel's ray.
+
+    Args:
+        world_to_cams: ``(B, 3, 4)`` world-to-camera matrices (``(3, 4)`` is treated as ``B = 1``).
+        fov_deg: horizontal field of view in degrees.
+        height: image height ``H`` in pixels.
+        width: image width ``W`` (default ``H``).
+        device, dtype: of the returned tensors.
+
+    Returns:
+        ``(origins, directions)``, each ``(B, H, W, 3)``: origins are the camera centres, directions
+        unit vectors, both in world coordinates.
+
+    >>> o, d = camera_rays(world_to_cam_from_spherical(math.pi / 2, 0.0, 2.0), 49.13, 4)
+    >>> tuple(o.shape), [round(v, 4) + 0.0 for v in d[0, 2, 2].tolist()]  # right of and below the centre; the camera on +X looks along -X, image right = +Y
+    ((1, 4, 4, 3), [-0.9872, 0.1128, -0.1128])
+    """
+    width = height if width is None else width
+    m = _as_world_to_cams("world_to_cams", world_to_cams).double()
+    if m.ndim == 2:
+        m = m[None]
+    f = focal_length_px(fov_deg, width)
+    if isinstance(height, bool) or not isinstance(height, (int, np.integer)) or height < 1:
+        raise ValueError(f"height must be a positive integer number of pixels, got {height!r}")
+    rows = torch.arange(height, dtype=torch.float64) + 0.5
+    cols = torch.arange(width, dtype=torch.float64) + 0.5
+    ii, jj = torch.meshgrid(rows, cols, indexing="ij")
+    dirs_cam = torch.stack([(jj - width / 2.0) / f, -(ii - height / 2.0) / f, -torch.ones_like(ii)], dim=-1)  # (H, W, 3)
+    rot = m[:, :, :3]  # (B, 3, 3) world -> camera
+    dirs = torch.einsum("bkc,hwk->bhwc", rot, dirs_cam)  # R^T d
+    dirs = dirs / dirs.norm(dim=-1, keepdim=True)
+    centers = camera_centers_from_world_to_cams(m)[:, None, None, :].expand_as(dirs)
+    return centers.to(device=device, dtype=dtype), dirs.to(device=device, dtype=dtype)
