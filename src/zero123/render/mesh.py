@@ -107,12 +107,24 @@ class RenderMesh:
     def normalized(self) -> "RenderMesh":
         """Copy scaled so the largest bounding-box side is 1 and centred (bbox centre) at the origin
         (SPEC section 6)."""
-        lo, hi = self.vertices.min(0), self.vertices.max(0)
-        extent = float((hi - lo).max())
-        if not extent > 0:
-            raise ValueError(f"mesh is degenerate: bounding box largest side is {extent}")
-        verts = (self.vertices - (lo + hi) / 2) / extent
+        verts, _, _ = normalize_vertices(self.vertices)
         return RenderMesh(verts, self.faces, self.normals, self.colors, self.uvs, self.texture_index, self.textures)
+
+
+def normalize_vertices(vertices: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """The dataset normalisation (SPEC section 6): ``(vertices - center) / scale`` with ``center`` the
+    bounding-box centre and ``scale`` its largest side. Returns ``(normalised (V, 3), center (3,), scale)``.
+
+    >>> normalize_vertices(np.array([[0.0, 0, 0], [2, 1, 0]]))[0].tolist()
+    [[-0.5, -0.25, 0.0], [0.5, 0.25, 0.0]]
+    """
+    vertices = np.asarray(vertices)
+    lo, hi = vertices.min(0), vertices.max(0)
+    extent = float((hi - lo).max())
+    if not extent > 0:
+        raise ValueError(f"mesh is degenerate: bounding box largest side is {extent}")
+    center = (lo + hi) / 2
+    return (vertices - center) / extent, center, extent
 
 
 def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:

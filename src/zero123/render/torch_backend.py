@@ -65,10 +65,26 @@ class TorchRenderer:
             out[i] = self._render_one(verts, faces, attrs, torch.from_numpy(m).to(dev), light)
         return out
 
+    @torch.no_grad()
+    def depth(self, mesh: RenderMesh, world_to_cams: np.ndarray) -> np.ndarray:
+        """Depth maps of ``N`` views: ``(N, H, W)`` float32 distance along the camera's viewing axis
+        (``-z`` in Blender camera axes) of the nearest surface at each pixel centre, ``inf`` where no
+        surface is hit (one sample per pixel, no anti-aliasing)."""
+        world_to_cams = np.asarray(world_to_cams, np.float64).reshape(-1, 3, 4)
+        dev = self.device
+        verts = torch.from_numpy(np.array(mesh.vertices)).to(dev, torch.float64)
+        faces = torch.from_numpy(mesh.faces.astype(np.int64)).to(dev)
+        out = np.empty((len(world_to_cams), self.image_size, self.image_size), np.float32)
+        for i, m in enumerate(world_to_cams):
+            zbuf = self._rasterize(verts, faces, torch.from_numpy(m).to(dev), self.image_size)[0]
+            empty = zbuf == torch.iinfo(torch.int64).max
+            d = (zbuf >> _FACE_BITS).double() / _DEPTH_SCALE
+            out[i] = torch.where(empty, torch.full_like(d, float("inf")), d).reshape(self.image_size, self.image_size).cpu().numpy()
+        return out
+
     # ------------------------------------------------------------------ internals
-    def _render_one(self, verts, faces, attrs, world_to_cam, light: Light) -> np.ndarray:
-        ss = self.supersample
-        size = self.image_size * ss
+    def _rasterize(self, verts, faces, world_to_cam, size: int):
+        """Steps 1-2 at ``size`` x ``size`` samples: ``(zbuf (size * size,) packed depth|face, fx, fy, fd)``."""
         focal = (size / 2) / math.tan(math.radians(self.fov_deg) / 2)
         rot, trans = world_to_cam[:, :3], world_to_cam[:, 3]
         cam = verts @ rot.T + trans
@@ -109,6 +125,13 @@ class TorchRenderer:
                 key = (d * _DEPTH_SCALE).long().clamp(0, 2**31 - 1) << _FACE_BITS | f[:, None]
                 pix = py * size + px
                 zbuf.scatter_reduce_(0, pix[inside], key[inside], reduce="amin")
+        return zbuf, fx, fy, fd
+
+    def _render_one(self, verts, faces, attrs, world_to_cam, light: Light) -> np.ndarray:
+        ss = self.supersample
+        size = self.image_size * ss
+        rot, trans = world_to_cam[:, :3], world_to_cam[:, 3]
+        zbuf, fx, fy, fd = self._rasterize(verts, faces, world_to_cam, size)
 
         # 3. shade covered samples
         covered = zbuf != torch.iinfo(torch.int64).max
