@@ -17,7 +17,8 @@ from checkpoint_fixtures import (
     write_layout,
     write_lightning_ckpt,
 )
-from zero123.checkpoints import detect_format, load_components, load_pipeline
+from zero123 import Zero123Pipeline
+from zero123.checkpoints import detect_format, load_components
 
 torch.set_num_threads(1)
 
@@ -52,7 +53,7 @@ def formats(weights, tmp_path_factory):
 
 def _load(path):
     kw = {"config_overrides": TINY_OVERRIDES} if path.is_file() else {}
-    pipe = load_pipeline(path, **kw)
+    pipe = Zero123Pipeline.from_pretrained(path, **kw)
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
@@ -292,4 +293,4 @@ def test_lightning_pickle_needs_trust_pickle(weights, tmp_path):
 
 def test_unknown_keyword_is_a_type_error(formats):
     with pytest.raises(TypeError, match="unexpected keyword"):
-        load_pipeline(formats["ldm_ckpt"], use_emma=True)
+        Zero123Pipeline.from_pretrained(formats["ldm_ckpt"], use_emma=True)

@@ -56,7 +56,8 @@ def test_num_images_per_prompt_is_view_major(tiny_pipeline, tiny_image):
     second_view_first_sample = tiny_pipeline(
         tiny_image, views[1], num_inference_steps=STEPS, generator=_gens(3), output_type="latent"
     ).images
-    torch.testing.assert_close(out[2:3], second_view_first_sample, atol=1e-5, rtol=0)
+    # latents (|x| ~ 1): a batch of 4 vs 1 changes BLAS blocking, so allow fp32 rounding relative to |x| too
+    torch.testing.assert_close(out[2:3], second_view_first_sample, atol=1e-5, rtol=1e-5)
 
 
 # ---------------------------------------------------------------- a recording U-Net

@@ -104,45 +104,52 @@ class Zero123Pipeline(DiffusionPipeline):
     def from_pretrained(
         cls,
         pretrained_model_name_or_path: str | os.PathLike,
-        torch_dtype: torch.dtype | None = None,
-        dtype: torch.dtype | None = None,
-        **kwargs,
+        torch_dtype: torch.dtype | str | None = None,
+        dtype: torch.dtype | str | None = None,
+        *,
+        device: torch.device | str | None = None,
+        use_ema: bool = True,
+        camera_embedding: str | None = None,
+        trust_pickle: bool = False,
+        config_overrides: dict | None = None,
+        local_files_only: bool | None = None,
+        cache_dir: str | os.PathLike | None = None,
     ) -> "Zero123Pipeline":
-        """Load a pipeline.
+        """Load a pipeline from any supported source through :func:`zero123.checkpoints.load_components`.
 
-        * ``"bundled"`` (:data:`zero123.assets.BUNDLED_MODEL_NAME`): the small model shipped with the package.
-        * A folder saved by :meth:`save_pretrained` (``model_index.json`` naming ``Zero123Pipeline``).
-        * Anything else (original ``.ckpt``, other diffusers layouts, hub names) goes to
-          :func:`zero123.checkpoints.load_pipeline`, which accepts ``use_ema``,
-          ``camera_embedding`` and ``trust_pickle``.
+        ``pretrained_model_name_or_path``: ``"bundled"`` (the small model shipped with the package), a
+        folder saved by :meth:`save_pretrained`, an original ``.ckpt`` / ``.safetensors`` file, a
+        community diffusers folder (either layout, no remote code) or a known name / hub id found in
+        the local Hugging Face cache (``docs/conventions.md``, "Checkpoint formats").
 
-        ``torch_dtype`` and ``dtype`` are synonyms; the default is float32 whatever the stored dtype.
+        ``torch_dtype`` and ``dtype`` are synonyms (a ``torch.dtype`` or a name such as ``"fp16"``);
+        the default is float32 whatever the stored dtype. ``device`` moves the pipeline there.
+        ``use_ema``, ``camera_embedding`` and ``trust_pickle`` apply to original single files;
+        :func:`zero123.loading.load_pipeline` is the same with ``"auto"`` device/dtype resolution.
         """
-        from .assets import BUNDLED_MODEL_NAME, bundled_model_dir
+        from .checkpoints import load_components
 
         if torch_dtype is not None and dtype is not None and torch_dtype != dtype:
             raise ValueError(f"torch_dtype={torch_dtype} and dtype={dtype} disagree; pass only one")
         dtype = dtype if dtype is not None else torch_dtype
-        if dtype is None:
-            # One dtype for every component: transformers >= 5 would otherwise keep the stored
-            # dtype of the image encoder (e.g. the bundled model's float16) while diffusers upcasts.
-            dtype = torch.float32
-        if not isinstance(dtype, torch.dtype):
-            raise TypeError(f"dtype must be a torch.dtype such as torch.float16, got {dtype!r}")
         if not isinstance(pretrained_model_name_or_path, (str, os.PathLike)):
             raise TypeError(
                 f"pretrained_model_name_or_path must be a path or name, got {type(pretrained_model_name_or_path).__name__}"
             )
-        if str(pretrained_model_name_or_path) == BUNDLED_MODEL_NAME:
-            pretrained_model_name_or_path = bundled_model_dir()
-        from .checkpoints import detect_format, load_pipeline
-
-        path = Path(pretrained_model_name_or_path)
-        # Our own folder loads through diffusers; every other format (including the community
-        # layouts whose model_index.json also says "Zero123Pipeline") goes to the converters.
-        if (path / "model_index.json").is_file() and detect_format(path) == "zero123":
-            return super().from_pretrained(path, dtype=dtype, **kwargs)
-        return load_pipeline(pretrained_model_name_or_path, torch_dtype=dtype, **kwargs)
+        loaded = load_components(
+            pretrained_model_name_or_path,
+            # One dtype for every component: transformers >= 5 would otherwise keep the stored
+            # dtype of the image encoder (e.g. the bundled model's float16) while diffusers upcasts.
+            torch_dtype=torch.float32 if dtype is None else dtype,
+            use_ema=use_ema,
+            camera_embedding=camera_embedding,
+            trust_pickle=trust_pickle,
+            config_overrides=config_overrides,
+            local_files_only=local_files_only,
+            cache_dir=cache_dir,
+        )
+        pipe = cls(**loaded.components)
+        return pipe if device is None else pipe.to(device)
 
     # ------------------------------------------------------------------ properties
     @property

@@ -7,7 +7,7 @@
 
 from .convert_ldm import IGNORED_KEYS, IGNORED_PREFIXES, convert_ldm_state_dict, flat_ema_key
 from .detect import FORMATS, CheckpointFormat, detect_format
-from .load import LoadedCheckpoint, load_components, load_pipeline
+from .load import LoadedCheckpoint, load_components
 from .registry import KNOWN, KnownCheckpoint, infer_camera_embedding, resolve
 from .statedict import read_checkpoint
 
@@ -24,7 +24,6 @@ __all__ = [
     "flat_ema_key",
     "infer_camera_embedding",
     "load_components",
-    "load_pipeline",
     "read_checkpoint",
     "resolve",
 ]

@@ -1,8 +1,8 @@
-"""One entry point for every checkpoint format that is not our own saved pipeline folder.
-
-``Zero123Pipeline.from_pretrained`` handles ``"bundled"`` and our folders and hands everything else
-to :func:`load_pipeline`. :func:`load_components` does the work and also reads our own folders, so
-``zero123 info`` and ``zero123 convert`` accept any format.
+"""One entry point for every checkpoint format: :func:`load_components` returns the five pipeline
+components (``vae``, ``image_encoder``, ``unet``, ``scheduler``, ``cc_projection``) of any supported
+source -- our own folders, ``"bundled"``, original single files, both community diffusers layouts and
+known names -- so ``Zero123Pipeline.from_pretrained``, ``zero123 info`` and ``zero123 convert`` share it.
+This layer never imports the pipeline.
 """
 
 from __future__ import annotations
@@ -58,9 +58,25 @@ def load_components(
     local_files_only: bool | None = None,
     cache_dir: str | os.PathLike | None = None,
 ) -> LoadedCheckpoint:
-    """Load any supported checkpoint into our components (see :func:`load_pipeline` for the arguments).
+    """Load any supported checkpoint into our components.
 
-    ``torch_dtype=None`` keeps the stored dtype of an original file.
+    Args:
+        path_or_name: a single original ``.ckpt`` / ``.safetensors`` file, a diffusers folder in
+            layout A (kxic) or B (bennyguo, ashawkey) or ours, ``"bundled"``, or a known name /
+            repository id (``zero123-105000``, ``zero123-165000``, ``zero123-xl``, ``stable-zero123``,
+            ``kxic/...``, ``bennyguo/...``, ``ashawkey/...``) found in the local Hugging Face cache
+            (see ``docs/conventions.md``, "Checkpoint formats").
+        torch_dtype: dtype of the loaded weights (``None`` keeps the stored dtype of an original
+            file); a ``torch.dtype`` or a name such as ``"fp16"``.
+        use_ema: use the EMA U-Net weights of an original file when present (the official demo does).
+        camera_embedding: ``"relative_radius"`` (Zero-1-to-3) or ``"cond_polar"`` (Stable Zero123);
+            inferred from a known name, file name or metadata when unambiguous, else relative_radius.
+        trust_pickle: allow unpickling a Lightning file that cannot be read with ``weights_only=True``.
+        config_overrides: per-component config values shapes cannot show (original files only).
+        local_files_only, cache_dir: Hugging Face cache lookup of known names.
+
+    Raises:
+        FileNotFoundError, PermissionError, ValueError: with a message naming the problem.
     """
     dtype = _as_dtype(torch_dtype)
     if camera_embedding is not None and camera_embedding not in CAMERA_EMBEDDINGS:
@@ -84,51 +100,3 @@ def load_components(
     mapped = path if path.suffix.lower() != ".safetensors" else None
     comps = build_models(converted, camera_embedding=kind, dtype=dtype, mapped_file=mapped)
     return LoadedCheckpoint(comps, fmt, path, kind, converted.has_ema, converted.used_ema, converted.ignored)
-
-
-def load_pipeline(
-    path_or_name: str | os.PathLike,
-    *,
-    torch_dtype: torch.dtype | str | None = None,
-    use_ema: bool = True,
-    camera_embedding: str | None = None,
-    trust_pickle: bool = False,
-    **kw,
-):
-    """Load a Zero-1-to-3 checkpoint of any supported format as a :class:`zero123.Zero123Pipeline`.
-
-    Args:
-        path_or_name: a single original ``.ckpt`` / ``.safetensors`` file (SPEC section 8.1), a
-            diffusers folder in layout A or B (8.2, 8.3) or ours, or a known name / repository id
-            (``zero123-105000``, ``zero123-165000``, ``zero123-xl``, ``stable-zero123``, ``kxic/...``,
-            ``bennyguo/...``, ``ashawkey/...``, ``cvlab-columbia/zero123-xl``) found in the local
-            Hugging Face cache or downloaded when the network allows.
-        torch_dtype: dtype of the loaded weights (default float32; ``dtype`` is an alias).
-        use_ema: use the EMA U-Net weights of an original file when present (the official demo does).
-        camera_embedding: ``"relative_radius"`` (Zero-1-to-3) or ``"cond_polar"`` (Stable Zero123);
-            inferred from a known name, file name or metadata when unambiguous, else relative_radius.
-        trust_pickle: allow unpickling a Lightning file that cannot be read with ``weights_only=True``.
-        **kw: ``config_overrides`` (per-component config values shapes cannot show),
-            ``local_files_only``, ``cache_dir``.
-
-    Raises:
-        FileNotFoundError, PermissionError, ValueError: with a message naming the problem.
-    """
-    from ..pipeline import Zero123Pipeline
-
-    if "dtype" in kw:
-        dt = kw.pop("dtype")
-        torch_dtype = torch_dtype if torch_dtype is not None else dt
-    allowed = {"config_overrides", "local_files_only", "cache_dir"}
-    unknown = sorted(set(kw) - allowed)
-    if unknown:
-        raise TypeError(f"load_pipeline got unexpected keyword argument(s) {unknown}; allowed: {sorted(allowed)}")
-    loaded = load_components(
-        path_or_name,
-        torch_dtype=torch.float32 if torch_dtype is None else torch_dtype,
-        use_ema=use_ema,
-        camera_embedding=camera_embedding,
-        trust_pickle=trust_pickle,
-        **kw,
-    )
-    return Zero123Pipeline(**loaded.components)

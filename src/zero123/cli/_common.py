@@ -103,59 +103,42 @@ def broadcast_lists(**lists: list[float]) -> list[dict[str, float]]:
 
 
 def parse_device(text: str = "auto"):
-    """``"auto"`` (CUDA if available, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``."""
-    import torch
+    """:func:`zero123.devices.resolve_device` with errors naming ``--device``."""
+    from ..devices import resolve_device
 
-    text = (text or "auto").strip().lower()
-    if text == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(text)
-    except RuntimeError:
-        raise ValueError(f"--device must be auto, cpu, cuda, cuda:N or mps, got {text!r}") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device {text}: CUDA is not available on this machine; use --device cpu")
-    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise ValueError(f"--device {text}: only {torch.cuda.device_count()} CUDA device(s) present")
-    if device.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
-        raise ValueError(f"--device {text}: MPS is not available on this machine")
-    return device
-
-
-_DTYPES = {"fp32": "float32", "float32": "float32", "fp16": "float16", "float16": "float16", "half": "float16", "bf16": "bfloat16", "bfloat16": "bfloat16"}
+    with option_names("device"):
+        return resolve_device(text)
 
 
 def parse_dtype(text: str, device) -> "torch.dtype":  # noqa: F821
-    """``"auto"`` (fp16 on CUDA, fp32 elsewhere), ``fp32``, ``fp16``, ``bf16``; fp16 on CPU is an error."""
-    import torch
+    """:func:`zero123.devices.resolve_dtype` with errors naming ``--dtype``."""
+    from ..devices import resolve_dtype
 
-    text = (text or "auto").strip().lower()
-    if text == "auto":
-        return torch.float16 if device.type == "cuda" else torch.float32
-    if text not in _DTYPES:
-        raise ValueError(f"--dtype must be auto, fp32, fp16 or bf16, got {text!r}")
-    dtype = getattr(torch, _DTYPES[text])
-    if dtype == torch.float16 and device.type == "cpu":
-        raise ValueError("--dtype fp16 is not supported on CPU; use fp32 or bf16, or --device cuda")
-    return dtype
+    with option_names("dtype"):
+        return resolve_dtype(text, device)
 
 
-def load_pipeline(model: str, device, dtype, *, trust_pickle: bool = False):
-    """Load a :class:`zero123.Zero123Pipeline` from any supported source and move it to ``device``.
+@contextlib.contextmanager
+def option_names(*names: str) -> Iterator[None]:
+    """Turn a library ``ValueError`` that starts with one of the argument ``names``
+    (``"steps must be ..."``) into one that starts with its command-line option
+    (``"--steps must be ..."``): the library names its arguments, the CLI its options.
 
-    ``trust_pickle`` allows unpickling an original Lightning ``.ckpt`` (only for files you trust).
+    >>> try:
+    ...     with option_names("max_batch"):
+    ...         raise ValueError("max_batch must be positive")
+    ... except ValueError as e:
+    ...     print(e)
+    --max-batch must be positive
     """
-    from diffusers.utils import logging as diffusers_logging
-    from transformers.utils import logging as transformers_logging
-
-    from ..pipeline import Zero123Pipeline
-
-    # loading a small model takes well under a second: per-component loading bars are noise here
-    diffusers_logging.disable_progress_bar()
-    transformers_logging.disable_progress_bar()
-    kwargs = {"trust_pickle": True} if trust_pickle else {}
-    pipe = Zero123Pipeline.from_pretrained(model, dtype=dtype, **kwargs)
-    return pipe.to(device)
+    try:
+        yield
+    except ValueError as e:
+        message = str(e)
+        head = message.split(" ", 1)[0]
+        if head in names:
+            raise ValueError("--" + head.replace("_", "-") + message[len(head):]) from None
+        raise
 
 
 def print_json(obj: Any) -> None:

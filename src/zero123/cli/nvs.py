@@ -9,17 +9,6 @@ import typer
 
 from ._common import DEFAULT_MODEL, broadcast_lists, parse_float_list, run_cli_errors
 
-#: Views per row in the contact sheet (the input image comes first).
-SHEET_COLUMNS = 6
-
-
-def _label(view: dict[str, float]) -> str:
-    return f"az {view['azimuth']:g} el {view['elevation']:g} r {view['radius']:g}"
-
-
-def _file_name(i: int, view: dict[str, float]) -> str:
-    return f"view_{i:02d}_az{view['azimuth']:g}_el{view['elevation']:g}_r{view['radius']:g}.png"
-
 
 def novel_views(
     image: str | Path,
@@ -39,91 +28,38 @@ def novel_views(
     max_batch: int | None = None,
     trust_pickle: bool = False,
 ) -> dict[str, Any]:
-    """Generate ``views`` of ``image`` and write them, the model input and a contact sheet.
+    """Generate ``views`` of ``image`` with :func:`zero123.nvs.generate_views` and write them, the
+    model input and a contact sheet. Returns a dict of what was written (the ``--json`` output)."""
+    from ..devices import dtype_name
+    from ..loading import load_pipeline
+    from ..nvs import Preprocessing, SamplingSettings, generate_views, prepare_input
+    from ._common import option_names, parse_device, parse_dtype
 
-    Each view ``i`` is sampled with its own generator seeded ``seed + i``, so a view does not change
-    when others are added after it. Returns a dict of what was written (the ``--json`` output).
-    """
-    import torch
-    from PIL import Image
-
-    from ..image_io import load_image
-    from ..utils.fileio import atomic_save_image
-    from ..utils.grid import contact_sheet
-    from ._common import load_pipeline, parse_device, parse_dtype
-
-    # 1. Check arguments before any heavy work
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
-        raise ValueError(f"--steps must be an integer >= 2, got {steps!r}")
-    if not 0.1 <= object_size <= 1.0:
-        raise ValueError(f"--object-size is the object's share of the image side, in [0.1, 1.0]; got {object_size}")
+    # 1. Check arguments and the image before any heavy work
+    with option_names("steps", "guidance", "eta", "max_batch", "object_size"):
+        settings = SamplingSettings(steps=steps, guidance=guidance, eta=eta, max_batch=max_batch)
+        preprocessing = Preprocessing(segment="auto" if preprocess else "none", object_size=object_size)
     dev = parse_device(device)
     dt = parse_dtype(dtype, dev)
     out = Path(output_dir)
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"-o/--output {out} exists and is not a folder")
+    prepared = prepare_input(image, preprocessing)
 
-    # 2. Load and prepare the input image
-    pil = load_image(Path(image), name="IMAGE")
-    if preprocess:
-        from ..preprocess import preprocess_image
-
-        canvas = 256
-        prepared = preprocess_image(pil, object_size=round(object_size * canvas), canvas_size=canvas)
-        model_input, method = prepared.image, prepared.method
-    else:
-        model_input, method = pil, "none"
-
-    # 3. Load the model and sample every view in one call
-    pipe = load_pipeline(model, dev, dt, trust_pickle=trust_pickle)
-    generators = [torch.Generator().manual_seed(seed + i) for i in range(len(views))]
-    result = pipe(
-        model_input,
-        views,
-        num_inference_steps=steps,
-        guidance_scale=guidance,
-        eta=eta,
-        generator=generators,
-        cond_elevation=cond_elevation,
-        max_batch=max_batch,
-        output_type="pil",
-    )
-
-    # 4. Write each view, the model input and a labelled contact sheet (all atomic)
-    out.mkdir(parents=True, exist_ok=True)
-    # what the model saw: the pipeline's own resize + composite, back to 8-bit RGB
-    seen = (pipe.image_to_tensor(model_input)[0].permute(1, 2, 0).numpy() + 1.0) * 127.5
-    shown_input = Image.fromarray(seen.round().clip(0, 255).astype("uint8"))
-    input_path = atomic_save_image(shown_input, out / "input.png")
-    written = []
-    for i, (view, img) in enumerate(zip(views, result.images)):
-        path = atomic_save_image(img, out / _file_name(i, view))
-        written.append({"path": str(path), **view, "seed": seed + i})
-    cell = max(128, pipe.image_size)
-    tiles = [t.resize((cell, cell), Image.Resampling.NEAREST) if t.width < cell else t for t in (shown_input, *result.images)]
-    labels = ["input", *(_label(v) for v in views)]
-    rows = [tiles[i : i + SHEET_COLUMNS] for i in range(0, len(tiles), SHEET_COLUMNS)]
-    row_labels = None
-    col_count = min(SHEET_COLUMNS, len(tiles))
-    if len(rows) == 1:
-        col_labels = labels
-    else:  # several rows: label each cell's column by position, and rows by their first view
-        col_labels = [str(c) for c in range(col_count)]
-        row_labels = [labels[i] for i in range(0, len(tiles), SHEET_COLUMNS)]
-    sheet = contact_sheet(rows, col_labels=col_labels, row_labels=row_labels, cell_size=cell)
-    sheet_path = atomic_save_image(sheet, out / "contact_sheet.png")
+    # 2. Load the model, sample every view in one call, write everything (atomically)
+    pipe = load_pipeline(model, device=dev, dtype=dt, trust_pickle=trust_pickle, progress_bar=True)
+    result = generate_views(pipe, prepared, views, settings=settings, seed=seed, cond_elevation=cond_elevation)
+    written = result.save(out)
     return {
         "image": str(image),
         "model": str(model),
-        "preprocess": method,
+        "preprocess": result.prepared.method,
         "steps": steps,
         "guidance": guidance,
         "eta": eta,
         "device": str(dev),
-        "dtype": str(dt).replace("torch.", ""),
-        "input": str(input_path),
-        "views": written,
-        "contact_sheet": str(sheet_path),
+        "dtype": dtype_name(dt),
+        **written,
     }
 
 
