@@ -87,11 +87,14 @@ class PreparedInput:
         method: the segmentation method used (``"alpha"``, ``"threshold"``, ``"grabcut"``,
             ``"rembg"``) or ``"none"``.
         cutout: the object cut out at the input's full resolution (RGBA), when segmented.
+        mask: ``(H, W)`` bool silhouette of the object in :attr:`image`, when segmented (3D
+            reconstruction fits the input view's silhouette).
     """
 
     image: Image.Image
     method: str
     cutout: Image.Image | None = None
+    mask: np.ndarray | None = None
 
 
 @dataclass
@@ -189,7 +192,7 @@ def prepare_input(image, preprocessing: Preprocessing = Preprocessing()) -> Prep
     canvas = preprocessing.canvas_size
     result = preprocess_image(pil, method=preprocessing.segment, object_size=round(preprocessing.object_size * canvas),
                               canvas_size=canvas)
-    return PreparedInput(image=result.image, method=result.method)
+    return PreparedInput(image=result.image, method=result.method, mask=result.mask)
 
 
 def generate_views(

@@ -25,6 +25,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("env", "env", "env"),
     ("convert", "convert", "convert"),
     ("info", "info", "info"),
+    ("reconstruct", "reconstruct", "reconstruct"),
 ]
 
 for _name, _module, _func in COMMANDS:

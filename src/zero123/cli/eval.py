@@ -8,7 +8,8 @@ from typing import Optional
 
 import typer
 
-app = typer.Typer(name="eval", help="Evaluate models (novel-view PSNR / SSIM / LPIPS).", no_args_is_help=True)
+app = typer.Typer(name="eval", help="Evaluate models (novel-view PSNR / SSIM / LPIPS; 3D Chamfer / volume IoU / F-score).",
+                  no_args_is_help=True)
 
 
 def _fail(exc: Exception) -> None:
@@ -150,5 +151,49 @@ def render_testset(
     typer.echo(f"wrote {len(names)} objects to {out}; score with: zero123 eval nvs --data {out} --model M -o OUT")
 
 
+def mesh3d(
+    pred: Path = typer.Option(..., "--pred", help="Predicted mesh file (glb/obj/ply/...), or a folder of <object>/ folders."),
+    gt: Path = typer.Option(..., "--gt", help="Ground-truth mesh file, or a folder of <object>/ folders (e.g. GSO: <object>/meshes/model.obj)."),
+    protocol: str = typer.Option("default", "--protocol", help="default (surface points) | syncdreamer-gso30 (points of 16 depth renders)."),
+    normalize: Optional[str] = typer.Option(None, "--normalize", help="gt (the ground truth's normalisation for both) | each | none."),
+    align: Optional[str] = typer.Option(None, "--align", help="none | icp (rigid ICP of the prediction onto the ground truth)."),
+    fscore_threshold: Optional[float] = typer.Option(None, "--fscore-threshold", help="F-score distance tau (object-size units; 0.05)."),
+    out: Optional[Path] = typer.Option(None, "-o", "--out", help="Also write results.json here (folder mode: per object and means)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
+) -> None:
+    """Chamfer distance, volume IoU (64^3) and F-score of predicted meshes against ground truth."""
+    import json
+
+    from ._common import cli_errors, option_names, print_json
+
+    with cli_errors():
+        from ..threed.metrics import evaluate_folders, evaluate_mesh, get_metric_protocol
+        from ..utils.fileio import atomic_write
+
+        with option_names("normalize", "alignment", "fscore_threshold", "protocol"):
+            proto = get_metric_protocol(protocol)
+            changes = {k: v for k, v in (("normalize", normalize), ("alignment", align), ("fscore_threshold", fscore_threshold))
+                       if v is not None}
+            proto = proto.replace(**changes) if changes else proto
+        if pred.is_dir() or gt.is_dir():
+            per_object, means = evaluate_folders(pred, gt, proto)
+            result = {"protocol": proto.name, "objects": {k: v.as_dict() for k, v in per_object.items()}, "mean": means}
+            line = (f"{len(per_object)} objects: Chamfer {means['chamfer']:.4f}  volume IoU {means['volume_iou']:.3f}  "
+                    f"F-score@{proto.fscore_threshold:g} {means['fscore']:.3f}")
+        else:
+            metrics = evaluate_mesh(pred, gt, proto)
+            result = metrics.as_dict()
+            line = (f"Chamfer {metrics.chamfer:.4f}  volume IoU {metrics.volume_iou:.3f}  F-score@{proto.fscore_threshold:g} "
+                    f"{metrics.fscore:.3f} (precision {metrics.precision:.3f}, recall {metrics.recall:.3f})")
+        if out is not None:
+            with atomic_write(Path(out) / "results.json", "w") as f:
+                json.dump(result, f, indent=2)
+    if as_json:
+        print_json(result)
+    else:
+        typer.echo(line)
+
+
 app.command("nvs")(nvs)
 app.command("render-testset")(render_testset)
+app.command("3d")(mesh3d)

@@ -178,3 +178,35 @@ def export_all(mesh: ExtractedMesh, textured: TexturedMesh, out_dir: str | Path,
         video = write_turntable(views, out / f"turntable.{turntable}")
         strip = atomic_save_image(turntable_strip(views), out / "turntable.png")
     return ExportedFiles(glb, obj, mtl, png, ply, video, strip)
+
+
+def write_reconstruction(rec, out_dir: str | Path, *, turntable: str | None = "mp4", frames: int = 36,
+                         backend: str = "auto", report_extra: dict | None = None) -> ExportedFiles:
+    """Everything of a :class:`~zero123.threed.reconstruct.Reconstruction` into ``out_dir``: the
+    files of :func:`export_all`, ``views.png`` (the fast route's generated views) and
+    ``report.json`` (:meth:`Reconstruction.report`, the written files and ``report_extra``), each
+    written atomically; ``report.json`` comes last. The turntable starts at the input camera's azimuth
+    (the fast route) or the first view's."""
+    import json
+    import time
+
+    from ..camera import elevation_deg_from_world_to_cam, spherical_from_world_to_cams
+    from .reconstruct import silhouette_iou, views_sheet
+
+    t = time.perf_counter()
+    out = Path(out_dir)
+    first = rec.input_world_to_cam if rec.input_world_to_cam is not None else rec.views.world_to_cams[0].numpy()
+    azimuth = math.degrees(float(spherical_from_world_to_cams(first)[1].reshape(-1)[0]))
+    elevation = min(max(elevation_deg_from_world_to_cam(first), -60.0), 60.0)
+    files = export_all(rec.mesh, rec.textured, out, turntable=turntable, frames=frames, backend=backend,
+                       elevation_deg=elevation, start_azimuth_deg=azimuth)
+    report = rec.report()
+    if rec.generated is not None:
+        atomic_save_image(views_sheet(rec), out / "views.png")
+        report["input_silhouette_iou"] = silhouette_iou(rec.mesh, rec.input_world_to_cam, rec.input_mask)
+    report["timings_s"]["export"] = round(time.perf_counter() - t, 3)
+    report["files"] = {**files.as_dict(), **({"views": str(out / "views.png")} if rec.generated is not None else {})}
+    report.update(report_extra or {})
+    with atomic_write(out / "report.json", "w") as f:
+        json.dump(report, f, indent=2)
+    return files

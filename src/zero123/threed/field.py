@@ -253,24 +253,22 @@ class HashGrid(RadianceField):
 
     def _encode(self, points: torch.Tensor) -> torch.Tensor:
         x01 = (self._normalized(points).clamp(-1, 1) + 1) / 2  # (N, 3) in [0, 1]
+        corners = torch.tensor([[(c >> 2) & 1, (c >> 1) & 1, c & 1] for c in range(8)], device=points.device)  # (8, 3)
+        primes = torch.tensor(_HASH_PRIMES, device=points.device)
         feats = []
         for level, res in enumerate(self.level_resolutions):
             pos = x01 * res
             base = pos.floor().long().clamp(0, res - 1)
             frac = pos - base
-            dense = (res + 1) ** 3 <= self.table_size
-            out = 0.0
-            for corner in range(8):
-                offs = torch.tensor([(corner >> 2) & 1, (corner >> 1) & 1, corner & 1], device=points.device)
-                idx = base + offs
-                if dense:
-                    flat = (idx[:, 0] * (res + 1) + idx[:, 1]) * (res + 1) + idx[:, 2]
-                else:
-                    flat = (idx[:, 0] * _HASH_PRIMES[0]) ^ (idx[:, 1] * _HASH_PRIMES[1]) ^ (idx[:, 2] * _HASH_PRIMES[2])
-                    flat = flat % self.table_size
-                w = torch.where(offs.bool(), frac, 1 - frac).prod(-1, keepdim=True)
-                out = out + w * self.tables[self.level_offsets[level] + flat]
-            feats.append(out)
+            idx = base[:, None, :] + corners[None]  # (N, 8, 3)
+            if (res + 1) ** 3 <= self.table_size:  # dense level
+                flat = (idx[..., 0] * (res + 1) + idx[..., 1]) * (res + 1) + idx[..., 2]
+            else:  # spatial hash
+                h = idx * primes
+                flat = (h[..., 0] ^ h[..., 1] ^ h[..., 2]) % self.table_size
+            w = torch.where(corners[None].bool(), frac[:, None, :], 1 - frac[:, None, :]).prod(-1)  # (N, 8)
+            entries = self.tables[int(self.level_offsets[level]) + flat]  # (N, 8, F)
+            feats.append((w[..., None] * entries).sum(1))
         return torch.cat(feats, -1)
 
     def _raw(self, points):

@@ -3,7 +3,7 @@
 :class:`PosedViews` holds the target images, their silhouettes (alpha) and their cameras (3x4
 world-to-camera, Blender camera axes, through :mod:`zero123.camera`). :func:`fit_field` runs the
 loop as numbered steps; every weight and schedule is a field of :class:`FitSettings`
-(:data:`FIT_PRESETS` holds ready ones). Extra loss terms (e.g. score distillation) plug in through
+(:data:`zero123.threed.reconstruct.PRESETS` holds ready ones). Extra loss terms (e.g. score distillation) plug in through
 ``extra_loss`` and are called from the same loop.
 
 Losses per step, on a batch of rays drawn from the views in proportion to their weights:
@@ -129,15 +129,15 @@ class FitSettings:
         seed: seeds the ray sampling, jitter and backgrounds.
     """
 
-    steps: int = 500
-    batch_rays: int = 4096
-    num_samples: int = 96
+    steps: int = 300
+    batch_rays: int = 2048
+    num_samples: int = 64
     lr: float = 0.1
     lr_final: float = 0.01
     grow_at: tuple[float, ...] = (0.3,)
     rgb_weight: float = 1.0
     mask_weight: float = 1.0
-    tv_weight: float = 1e-3
+    tv_weight: float = 1e-5
     distortion_weight: float = 0.01
     entropy_weight: float = 0.0
     random_background: bool = True
@@ -161,21 +161,6 @@ class FitSettings:
             raise ValueError(f"fit lr and lr_final must be > 0, got {self.lr}, {self.lr_final}")
         if any(not 0.0 < g < 1.0 for g in self.grow_at) or list(self.grow_at) != sorted(self.grow_at):
             raise ValueError(f"fit grow_at must be increasing fractions of the steps in (0, 1), got {self.grow_at}")
-
-
-#: Ready settings. ``fast``: about half a minute at 64 px on a 2-core CPU; ``quality``: more steps
-#: and rays for larger images or a GPU.
-FIT_PRESETS: dict[str, FitSettings] = {
-    "fast": FitSettings(),
-    "quality": FitSettings(steps=2000, batch_rays=8192, num_samples=128, grow_at=(0.15, 0.3)),
-}
-
-
-def fit_preset(name: str) -> FitSettings:
-    """The :data:`FIT_PRESETS` entry ``name`` (a clear error naming the choices otherwise)."""
-    if name not in FIT_PRESETS:
-        raise ValueError(f"unknown fit preset {name!r}; choose one of {sorted(FIT_PRESETS)}")
-    return FIT_PRESETS[name]
 
 
 @dataclass
@@ -277,7 +262,7 @@ def fit_field(
     Args:
         views: target images, silhouettes and cameras.
         field_settings: the field (kind, box, resolutions).
-        settings: the optimisation (:class:`FitSettings`, see :data:`FIT_PRESETS`).
+        settings: the optimisation (:class:`FitSettings`).
         device: where to fit.
         extra_loss: a plug-in ``extra_loss(field, step)`` added to the loss every step.
         progress: ``progress(step, steps)`` called after every step.
@@ -348,7 +333,7 @@ def fit_field(
         total += out.total
         if step % log_every == 0 or step == settings.steps - 1:
             history.append(FitLog(step, float(loss.detach()), float(rgb_loss.detach()), float(mask_loss.detach()),
-                                  float(-10 * math.log10(max(float(rgb_loss), 1e-10)))))
+                                  float(-10 * math.log10(max(float(rgb_loss.detach()), 1e-10)))))
         if progress is not None:
             progress(step + 1, settings.steps)
 

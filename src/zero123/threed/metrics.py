@@ -287,12 +287,12 @@ def volume_iou(a: np.ndarray, b: np.ndarray) -> float:
 def align_icp(pred_vertices: np.ndarray, pred_faces: np.ndarray, gt_vertices: np.ndarray, gt_faces: np.ndarray,
               seed: int = 0) -> np.ndarray:
     """``(4, 4)`` rigid transform (rotation + translation) taking the prediction onto the ground truth
-    (trimesh's ICP on surface points, started from the identity)."""
+    (trimesh's ICP between surface point sets, started from the identity)."""
     import trimesh
 
     p = surface_points(pred_vertices, pred_faces, 5000, seed)
-    gt_mesh = trimesh.Trimesh(gt_vertices, gt_faces, process=False)
-    matrix, _, _ = trimesh.registration.icp(p, gt_mesh, initial=np.eye(4), threshold=1e-6, max_iterations=50,
+    g = surface_points(gt_vertices, gt_faces, 20000, seed + 1)
+    matrix, _, _ = trimesh.registration.icp(p, g, initial=np.eye(4), threshold=1e-6, max_iterations=50,
                                             reflection=False, translation=True, scale=False)
     return matrix
 
@@ -330,3 +330,46 @@ def evaluate_mesh(pred, gt, protocol: MetricProtocol | str = "default") -> MeshM
     iou = volume_iou(voxelize(pv, pf, proto.iou_resolution, proto.close_holes, lattice),
                      voxelize(gv, gf, proto.iou_resolution, proto.close_holes, lattice))
     return MeshMetrics(chamfer, iou, f, precision, recall, proto.fscore_threshold, proto.name, proto.normalize, proto.alignment)
+
+
+# ---------------------------------------------------------------------- folders of objects
+def find_object_mesh(folder: str | os.PathLike) -> str:
+    """The mesh of one object folder: ``mesh.glb``/``mesh.obj``/``mesh.ply`` (what ``zero123 reconstruct``
+    writes), else ``meshes/model.obj`` (Google Scanned Objects), else the only mesh file inside."""
+    from pathlib import Path
+
+    from ..data.meshes import find_meshes
+
+    folder = Path(folder)
+    for name in ("mesh.glb", "mesh.obj", "mesh.ply", "meshes/model.obj"):
+        if (folder / name).is_file():
+            return str(folder / name)
+    found = find_meshes(folder)
+    if len(found) != 1:
+        raise ValueError(f"object folder {str(folder)!r} holds {len(found)} mesh files; expected mesh.glb or exactly one mesh")
+    return found[0]
+
+
+def evaluate_folders(pred_root: str | os.PathLike, gt_root: str | os.PathLike,
+                     protocol: MetricProtocol | str = "syncdreamer-gso30") -> tuple[dict[str, MeshMetrics], dict[str, float]]:
+    """Score every object of a local ground-truth copy (``gt_root/<name>/``, e.g. the 30 GSO objects
+    of the SyncDreamer protocol) that has a prediction (``pred_root/<name>/``).
+
+    Returns ``({name: MeshMetrics}, means)`` with ``means`` the average of each metric.
+
+    Raises:
+        ValueError: no object has both a prediction and a ground truth.
+    """
+    from pathlib import Path
+
+    pred_root, gt_root = Path(pred_root), Path(gt_root)
+    for name, root in (("--pred", pred_root), ("--gt", gt_root)):
+        if not root.is_dir():
+            raise FileNotFoundError(f"{name} folder {str(root)!r} does not exist")
+    names = sorted(p.name for p in gt_root.iterdir() if p.is_dir() and (pred_root / p.name).is_dir())
+    if not names:
+        raise ValueError(f"no object folder of {str(gt_root)!r} has a prediction folder of the same name in {str(pred_root)!r}")
+    results = {n: evaluate_mesh(find_object_mesh(pred_root / n), find_object_mesh(gt_root / n), protocol) for n in names}
+    keys = ("chamfer", "volume_iou", "fscore", "precision", "recall")
+    means = {k: float(np.mean([getattr(r, k) for r in results.values()])) for k in keys}
+    return results, means

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from ..camera import DEFAULT_INPUT_DISTANCE, RelativeCamera, world_to_cam_from_spherical
+from ..nvs import Preprocessing, SamplingSettings
 from .field import FieldSettings
 from .fit import DEFAULT_FOV_DEG, FitResult, FitSettings, PosedViews, fit_field
 from .mesh import ExtractedMesh, MeshSettings, extract_mesh
@@ -243,11 +244,11 @@ class ImageRouteSettings:
         azimuths: azimuth changes (degrees) of the generated ring(s) from the input view.
         elevations: elevation changes (degrees, + = up) of the rings; the input's own camera
             (azimuth 0, elevation 0) is skipped, the input photo stands there.
-        steps / guidance / eta: the sampler (``num_inference_steps``, CFG scale, DDIM eta).
+        sampling: the sampler (:class:`zero123.nvs.SamplingSettings`).
+        preprocessing: background removal and recentring (:class:`zero123.nvs.Preprocessing`).
         input_weight: rays drawn from the input view per ray of one generated view.
         distance: camera distance of every view (the world's scale; the model only sees distance
             ratios, all 1 here).
-        object_size: preprocessing: the object's longest side as a share of the canvas.
         white_threshold: a generated pixel whose largest channel distance from white is above this
             is object (its silhouette); a soft ramp of 0.1 around it.
         reconstruct: the fit-mesh-texture chain.
@@ -255,24 +256,22 @@ class ImageRouteSettings:
 
     azimuths: tuple[float, ...] = (0.0, 45.0, 90.0, 135.0, 180.0, 225.0, 270.0, 315.0)
     elevations: tuple[float, ...] = (0.0, 30.0)
-    steps: int = 50
-    guidance: float = 3.0
-    eta: float = 1.0
+    sampling: SamplingSettings = SamplingSettings()
+    preprocessing: Preprocessing = Preprocessing()
     input_weight: float = 4.0
     distance: float = DEFAULT_INPUT_DISTANCE
-    object_size: float = 200 / 256
     white_threshold: float = 0.1
     reconstruct: ReconstructSettings = ReconstructSettings()
 
     def __post_init__(self):
         if not self.azimuths or not self.elevations:
             raise ValueError("azimuths and elevations must each list at least one angle")
-        if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 2:
-            raise ValueError(f"steps must be an integer >= 2, got {self.steps!r}")
         if not self.input_weight > 0:
             raise ValueError(f"input_weight must be > 0, got {self.input_weight}")
-        if not 0.1 <= self.object_size <= 1.0:
-            raise ValueError(f"object_size is a share of the canvas in [0.1, 1], got {self.object_size}")
+        if not self.distance > 0:
+            raise ValueError(f"distance must be > 0, got {self.distance}")
+        if not self.ring():
+            raise ValueError("the ring has no view besides the input's own camera; add azimuths or elevations")
 
     def ring(self) -> list[RelativeCamera]:
         """The generated views' camera changes, in order (input camera excluded)."""
@@ -284,7 +283,7 @@ def input_camera(elevation_deg: float, distance: float = DEFAULT_INPUT_DISTANCE)
     """The fast route's input camera: ``(3, 4)`` world-to-camera at ``elevation_deg`` above the
     equator, azimuth 0 (on the +X axis), ``distance`` from the origin, looking at it."""
     if not -90.0 < elevation_deg < 90.0:
-        raise ValueError(f"--elevation is the input view's elevation in degrees and must be in (-90, 90), got {elevation_deg}")
+        raise ValueError(f"elevation is the input view's elevation in degrees and must be in (-90, 90), got {elevation_deg}")
     return world_to_cam_from_spherical(math.radians(90.0 - elevation_deg), 0.0, distance)
 
 
@@ -296,7 +295,7 @@ def ring_world_to_cams(cameras: list[RelativeCamera], elevation_deg: float, dist
         polar, az, r = cam.apply_to_spherical(polar0, 0.0, distance)
         if not 0.0 < polar < math.pi:
             raise ValueError(f"input elevation {elevation_deg:g} + ring elevation {cam.elevation:g} leaves (-90, 90) deg; "
-                             "lower --elevation or the ring's elevations")
+                             "lower the elevation or the ring's elevations")
         out.append(world_to_cam_from_spherical(polar, az, r))
     return np.stack(out)
 
@@ -321,88 +320,51 @@ def field_bound_from_mask(mask: np.ndarray, fov_deg: float, distance: float, mar
     return float(min(margin * half * r, 0.9 * distance / math.sqrt(3)))
 
 
-def generate_views(pipe, image, cameras: list[RelativeCamera], *, steps: int = 50, guidance: float = 3.0, eta: float = 1.0,
-                   seed: int = 0, cond_elevation: float | None = None, progress: StageProgress | None = None) -> np.ndarray:
-    """Novel views ``(N, S, S, 3)`` float32 in [0, 1] of ``image`` for ``cameras``, in ONE batched
-    pipeline call; view ``i`` uses a generator seeded ``seed + i``."""
-    notify = progress or (lambda stage, done, total: None)
-    generators = [torch.Generator().manual_seed(seed + i) for i in range(len(cameras))]
-    embedding = getattr(pipe, "camera_embedding", "relative_radius")
-
-    def on_step(p, i, t, kw):
-        notify("generate", i + 1, steps_run)
-        return kw
-
-    from ..schedule import set_timesteps
-
-    steps_run = len(set_timesteps(pipe.scheduler, steps, "original"))
-    out = pipe(image, cameras=cameras, num_inference_steps=steps, guidance_scale=guidance, eta=eta, generator=generators,
-               cond_elevation=cond_elevation if embedding == "cond_polar" else None, output_type="np",
-               callback_on_step_end=on_step)
-    return np.asarray(out.images, np.float32)
-
-
 def reconstruct_from_image(pipe, image, *, elevation_deg: float = DEFAULT_INPUT_ELEVATION,
                            settings: ImageRouteSettings = ImageRouteSettings(), seed: int = 0,
-                           device: torch.device | str = "cpu", progress: StageProgress | None = None,
-                           preprocess: bool = True) -> Reconstruction:
+                           device: torch.device | str = "cpu", progress: StageProgress | None = None) -> Reconstruction:
     """The fast route: one image -> generated ring of views -> fit -> mesh -> texture.
 
     Args:
-        pipe: a :class:`zero123.Zero123Pipeline` (on ``device``).
-        image: the input photo (anything :func:`zero123.image_io.load_image` reads).
+        pipe: a :class:`zero123.Zero123Pipeline` (e.g. from :func:`zero123.loading.load_pipeline`).
+        image: the input photo (a path, PIL image, array, or a :class:`zero123.nvs.PreparedInput`).
         elevation_deg: the input view's elevation above the equator (degrees; default
             :data:`DEFAULT_INPUT_ELEVATION`).
         settings: :class:`ImageRouteSettings`.
         seed: generated view ``i`` is sampled with seed ``seed + i``; the fit uses ``settings.reconstruct.fit.seed``.
         device: where the field is fitted.
         progress: ``progress(stage, done, total)``.
-        preprocess: cut the object out and recentre it (:func:`zero123.preprocess.preprocess_image`);
-            off: the image is resized and composited on white, its mask from its alpha or from white.
     """
-    from PIL import Image
-
-    from ..image_io import load_image
-    from ..preprocess import composite_on_white, preprocess_image
+    from ..nvs import PreparedInput, generate_views, prepare_input
 
     timings: dict[str, float] = {}
     start = time.perf_counter()
+    notify = progress or (lambda stage, done, total: None)
     rs = settings.reconstruct
-    w2c_in = input_camera(elevation_deg, settings.distance)
     cameras = settings.ring()
+    w2c_in = input_camera(elevation_deg, settings.distance)
     w2c_ring = ring_world_to_cams(cameras, elevation_deg, settings.distance)
 
-    # 1. The input: cut out, recentred on a white canvas, and its silhouette
+    # 1. The input: cut out and recentred on a white canvas, with its silhouette
     t = time.perf_counter()
-    pil = load_image(image, name="IMAGE")
-    canvas = 256
-    if preprocess:
-        prep = preprocess_image(pil, object_size=round(settings.object_size * canvas), canvas_size=canvas)
-        model_input, mask = prep.image, prep.mask
-    else:
-        rgba = pil.convert("RGBA").resize((canvas, canvas), Image.Resampling.LANCZOS)
-        model_input = composite_on_white(rgba)
-        mask = alpha_from_white(np.asarray(model_input, np.float32)[None] / 255.0, settings.white_threshold)[0] > 0.5
-        if np.asarray(rgba)[..., 3].min() < 255:
-            mask = np.asarray(rgba)[..., 3] > 127
-    input_rgb = np.asarray(model_input.convert("RGB"), np.float32) / 255.0
+    prepared = image if isinstance(image, PreparedInput) else prepare_input(image, settings.preprocessing)
+    input_rgb = np.asarray(prepared.image.convert("RGB"), np.float32) / 255.0
+    mask = prepared.mask if prepared.mask is not None else alpha_from_white(input_rgb[None], settings.white_threshold)[0] > 0.5
     timings["preprocess"] = time.perf_counter() - t
 
-    # 2. Generate the ring of views in one batched call
+    # 2. Generate the ring of views in one batched pipeline call (view i seeded seed + i)
     t = time.perf_counter()
-    images = generate_views(pipe, model_input, cameras, steps=settings.steps, guidance=settings.guidance, eta=settings.eta,
-                            seed=seed, cond_elevation=elevation_deg, progress=progress)
-    generated = GeneratedViews(images, cameras, w2c_ring, [seed + i for i in range(len(cameras))])
+    novel = generate_views(pipe, prepared, cameras, settings=settings.sampling, seed=seed, cond_elevation=elevation_deg,
+                           on_step=lambda done, total: notify("generate", done, total))
+    images = np.stack([np.asarray(v.image.convert("RGB"), np.float32) / 255.0 for v in novel.views])
     timings["generate"] = time.perf_counter() - t
 
     # 3. Posed views: the input first (weighted up), then the generated ones, at the fit resolution
     size = rs.image_size
-    gen_rgb = torch.from_numpy(images)
-    if gen_rgb.shape[1] != size:
-        gen_rgb = torch.nn.functional.interpolate(gen_rgb.permute(0, 3, 1, 2), size=(size, size), mode="area" if gen_rgb.shape[1] > size else "bilinear").permute(0, 2, 3, 1)
-    gen_alpha = torch.from_numpy(alpha_from_white(gen_rgb.numpy(), settings.white_threshold))
+    gen_alpha = alpha_from_white(images, settings.white_threshold)
+    gen = PosedViews(torch.from_numpy(images), torch.from_numpy(gen_alpha), w2c_ring).resized(size)
     inp = PosedViews(torch.from_numpy(input_rgb)[None], torch.from_numpy(mask.astype(np.float32))[None], w2c_in[None]).resized(size)
-    views = PosedViews(torch.cat([inp.rgb, gen_rgb.clamp(0, 1)]), torch.cat([inp.alpha, gen_alpha]),
+    views = PosedViews(torch.cat([inp.rgb, gen.rgb]), torch.cat([inp.alpha, gen.alpha]),
                        np.concatenate([w2c_in[None], w2c_ring]), DEFAULT_FOV_DEG,
                        torch.tensor([settings.input_weight] + [1.0] * len(cameras)))
     bound = field_bound_from_mask(mask, DEFAULT_FOV_DEG, settings.distance)
@@ -414,14 +376,33 @@ def reconstruct_from_image(pipe, image, *, elevation_deg: float = DEFAULT_INPUT_
     timings.update({k: v for k, v in rec.timings.items() if k != "total"})
     timings["total"] = time.perf_counter() - start
     rec.timings = timings
-    rec.generated = generated
+    rec.generated = GeneratedViews(images, cameras, w2c_ring, [v.seed for v in novel.views])
     rec.input_world_to_cam = w2c_in
     rec.input_mask = mask
-    rec.extra = {"elevation_deg": float(elevation_deg), "seed": int(seed), "view_seeds": generated.seeds,
-                 "ring": [c.as_dict() for c in cameras], "route_settings": {
-                     k: v for k, v in dataclasses.asdict(settings).items() if k != "reconstruct"},
-                 "field_bound": bound, "preprocess": bool(preprocess)}
+    rec.extra = {
+        "elevation_deg": float(elevation_deg), "seed": int(seed), "view_seeds": rec.generated.seeds,
+        "ring": [{"azimuth": c.azimuth, "elevation": c.elevation} for c in cameras],
+        "sampling": dataclasses.asdict(settings.sampling), "preprocess": prepared.method,
+        "input_weight": settings.input_weight, "distance": settings.distance, "field_bound": bound,
+    }
     return rec
+
+
+def views_sheet(rec: Reconstruction, cell: int = 128):
+    """The fast route's ``views.png``: the input then every generated view, labelled with its camera change."""
+    from PIL import Image
+
+    from ..utils.grid import contact_sheet
+
+    if rec.generated is None:
+        raise ValueError("views_sheet needs a reconstruction from one image (it has no generated views)")
+    to_pil = lambda a: Image.fromarray((np.clip(a, 0, 1) * 255 + 0.5).astype(np.uint8))  # noqa: E731
+    tiles = [to_pil(rec.views.composited()[0].numpy())] + [to_pil(a) for a in rec.generated.images]
+    labels = ["input"] + [f"az {c.azimuth:g} el {c.elevation:g}" for c in rec.generated.cameras]
+    columns = 8
+    rows = [tiles[i:i + columns] for i in range(0, len(tiles), columns)]
+    row_labels = [labels[i] for i in range(0, len(tiles), columns)] if len(rows) > 1 else None
+    return contact_sheet(rows, row_labels=row_labels, col_labels=labels[:columns] if len(rows) == 1 else None, cell_size=cell)
 
 
 def silhouette_iou(mesh: TexturedMesh | ExtractedMesh, world_to_cam: np.ndarray, mask: np.ndarray,
