@@ -602,3 +602,43 @@ def camera_rays(
     dirs = dirs / dirs.norm(dim=-1, keepdim=True)
     centers = camera_centers_from_world_to_cams(m)[:, None, None, :].expand_as(dirs)
     return centers.to(device=device, dtype=dtype), dirs.to(device=device, dtype=dtype)
+
+
+def project_points(
+    points: torch.Tensor | np.ndarray,
+    world_to_cam: torch.Tensor | np.ndarray,
+    fov_deg: float,
+    height: int,
+    width: int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pixel positions of world points in one pinhole camera: the inverse of :func:`camera_rays`.
+
+    Same convention: ``world_to_cam`` maps world points to Blender camera axes (+X right, +Y up, the
+    camera looks along -Z); ``fov_deg`` is the horizontal field of view across ``width``; pixel
+    ``(row i, column j)`` covers ``[j, j + 1) x [i, i + 1)`` with row 0 at the TOP, so a point on the
+    ray of pixel ``(i, j)``'s centre projects to ``(x, y) = (j + 0.5, i + 0.5)``.
+
+    Args:
+        points: ``(N, 3)`` world points.
+        world_to_cam: ``(3, 4)`` world-to-camera matrix.
+        fov_deg, height, width: the camera (``width`` defaults to ``height``).
+
+    Returns:
+        ``(pixels (N, 2) as (x, y) float64, depth (N,) float64)``; depth is the distance along the
+        viewing axis (``-z`` in camera axes), <= 0 for points behind the camera.
+
+    >>> m = world_to_cam_from_spherical(math.pi / 2, 0.0, 2.0)
+    >>> px, d = project_points(np.array([[0.0, 0.0, 0.0]]), m, 49.13, 64)
+    >>> px.tolist(), d.tolist()  # the origin projects to the image centre, 2 units away
+    ([[32.0, 32.0]], [2.0])
+    """
+    width = height if width is None else width
+    m = _as_world_to_cams("world_to_cam", world_to_cam).double().reshape(3, 4)
+    p = torch.as_tensor(np.asarray(points) if not isinstance(points, torch.Tensor) else points).double().reshape(-1, 3)
+    f = focal_length_px(fov_deg, width)
+    cam = p @ m[:, :3].T + m[:, 3]
+    depth = -cam[:, 2]
+    safe = torch.where(depth.abs() < 1e-12, torch.full_like(depth, 1e-12), depth)
+    x = width / 2.0 + f * cam[:, 0] / safe
+    y = height / 2.0 - f * cam[:, 1] / safe
+    return torch.stack([x, y], -1), depth

@@ -106,7 +106,7 @@ def reconstruct(
         if views is not None:
             posed = R.load_views(views, fov_deg=fov)
             rec = R.reconstruct_from_views(posed, chain, device=fit_device, progress=bars)
-            extra = {"views": str(views)}
+            extra = {"views_dir": str(views)}
         else:
             from ..loading import load_pipeline
             from ..nvs import prepare_input

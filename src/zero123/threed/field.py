@@ -137,6 +137,12 @@ class RadianceField(nn.Module):
         optimiser must then be rebuilt). Fields without growth return False."""
         return False
 
+    def initialize_density(self, inside: torch.Tensor, inside_raw: float = 0.0, outside_raw: float = -8.0) -> bool:
+        """Start from a shape: raw density ``inside_raw`` where ``inside`` (``(R, R, R)`` bool at the
+        nodes ``-bound + i * 2 * bound / (R - 1)``, index order ``[x, y, z]``, R = the current
+        resolution) and ``outside_raw`` elsewhere. Returns False for fields that cannot (the hash grid)."""
+        return False
+
     # ------------------------------------------------------------------ internals
     def _activate_density(self, raw: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
         s = self.settings
@@ -203,6 +209,15 @@ class DenseGrid(RadianceField):
         """Mean squared difference of neighbouring raw densities (total variation), plus a tenth of
         it for colour: keeps unseen cells smooth instead of noisy."""
         return _total_variation(self.raw_density) + 0.1 * sum(_total_variation(g) for g in self.raw_rgb)
+
+    def initialize_density(self, inside: torch.Tensor, inside_raw: float = 0.0, outside_raw: float = -8.0) -> bool:
+        r = self.resolution
+        if tuple(inside.shape) != (r, r, r):
+            raise ValueError(f"inside must be ({r}, {r}, {r}) to match the grid, got {tuple(inside.shape)}")
+        with torch.no_grad():
+            zyx = inside.to(self.raw_density.device).permute(2, 1, 0)
+            self.raw_density[0, 0] = torch.where(zyx, torch.tensor(inside_raw), torch.tensor(outside_raw))
+        return True
 
     def grow(self, resolution: int) -> bool:
         """Trilinearly resample both grids to ``resolution`` (same box, same function up to the

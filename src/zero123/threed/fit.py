@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..camera import camera_rays
+from ..camera import camera_rays, project_points
 from .field import FieldSettings, RadianceField, make_field
 from .volume import OccupancyGrid, render_rays
 
@@ -124,6 +124,10 @@ class FitSettings:
         rgb_weight / mask_weight / tv_weight / distortion_weight / entropy_weight: loss weights
             (:func:`distortion` makes surfaces sharp instead of foggy).
         random_background: a random background colour per ray (else white).
+        hull_share: empty the space outside the silhouettes' visual hull before the first step
+            (:func:`visual_hull` with this share; 0 = off): the occupancy grid then skips it from
+            the start. Inside, the field starts as usual. Fields that cannot be initialised (the
+            hash grid) start as usual everywhere.
         occupancy_resolution / occupancy_every / occupancy_warmup: empty-space skipping grid, how
             often it is refreshed and from which step it is used.
         seed: seeds the ray sampling, jitter and backgrounds.
@@ -141,9 +145,10 @@ class FitSettings:
     distortion_weight: float = 0.01
     entropy_weight: float = 0.0
     random_background: bool = True
+    hull_share: float = 0.9
     occupancy_resolution: int = 48
     occupancy_every: int = 16
-    occupancy_warmup: int = 48
+    occupancy_warmup: int = 0
     seed: int = 0
 
     def __post_init__(self):
@@ -159,6 +164,8 @@ class FitSettings:
                 raise ValueError(f"fit {name} must be a finite number >= 0, got {v!r}")
         if not self.lr > 0 or not self.lr_final > 0:
             raise ValueError(f"fit lr and lr_final must be > 0, got {self.lr}, {self.lr_final}")
+        if not 0.0 <= self.hull_share <= 1.0:
+            raise ValueError(f"fit hull_share must be in [0, 1], got {self.hull_share}")
         if any(not 0.0 < g < 1.0 for g in self.grow_at) or list(self.grow_at) != sorted(self.grow_at):
             raise ValueError(f"fit grow_at must be increasing fractions of the steps in (0, 1), got {self.grow_at}")
 
@@ -247,6 +254,30 @@ def opacity_entropy(opacity: torch.Tensor) -> torch.Tensor:
     return -(o * o.log() + (1 - o) * (1 - o).log()).mean()
 
 
+def visual_hull(views: PosedViews, bound: float, resolution: int, share: float = 0.9) -> torch.Tensor:
+    """Space carving: ``(R, R, R)`` bool at the nodes ``-bound + i * 2 * bound / (R - 1)`` (index
+    order ``[x, y, z]``), True where the weighted share of the views that see a node (it projects
+    into the image, in front of the camera) and whose silhouette (alpha > 0.5, grown by one pixel)
+    contains it is at least ``share``. With exact silhouettes ``share = 1`` is the visual hull; a
+    lower share tolerates silhouettes that disagree (generated views)."""
+    import torch.nn.functional as F
+
+    c = torch.linspace(-bound, bound, resolution, dtype=torch.float64)
+    pts = torch.stack(torch.meshgrid(c, c, c, indexing="ij"), -1).reshape(-1, 3)
+    size = views.image_size
+    sil = F.max_pool2d((views.alpha > 0.5).float()[:, None], 3, stride=1, padding=1)[:, 0] > 0
+    seen = torch.zeros(len(pts), dtype=torch.float64)
+    inside = torch.zeros(len(pts), dtype=torch.float64)
+    for v in range(views.num_views):
+        px, depth = project_points(pts, views.world_to_cams[v], views.fov_deg, size)
+        col, row = torch.floor(px[:, 0]).long(), torch.floor(px[:, 1]).long()
+        visible = (depth > 0) & (col >= 0) & (col < size) & (row >= 0) & (row < size)
+        hit = visible & sil[v][row.clamp(0, size - 1), col.clamp(0, size - 1)]
+        seen += float(views.weights[v]) * visible
+        inside += float(views.weights[v]) * hit
+    return ((inside >= share * seen - 1e-9) & (seen > 0)).reshape(resolution, resolution, resolution)
+
+
 def fit_field(
     views: PosedViews,
     field_settings: FieldSettings = FieldSettings(),
@@ -279,8 +310,11 @@ def fit_field(
     # 1. Rays of every pixel of every view, once (world frame, from the camera core)
     origins, dirs = camera_rays(views.world_to_cams, views.fov_deg, views.image_size)
 
-    # 2. Field, occupancy grid, optimiser, schedules
+    # 2. Field (started from the silhouettes' visual hull), occupancy grid, optimiser, schedules
     fld = make_field(field_settings).to(device)
+    if settings.hull_share > 0:
+        r = getattr(fld, "resolution", field_settings.initial_resolution)
+        fld.initialize_density(visual_hull(views, fld.bound, r, settings.hull_share), inside_raw=field_settings.density_init)
     occupancy = OccupancyGrid(fld.bound, settings.occupancy_resolution, device=device)
     optimizer = torch.optim.Adam(fld.parameters(), lr=settings.lr)
     grow = growth_schedule(field_settings, settings)

@@ -134,14 +134,16 @@ class ThresholdChoice:
 
 @torch.no_grad()
 def choose_threshold(volume: torch.Tensor, bound: float, world_to_cams, fov_deg: float, image_size: int = 64,
-                     reference_masks: torch.Tensor | None = None, candidates: int = 64) -> ThresholdChoice:
+                     reference_masks: torch.Tensor | None = None, candidates: int = 64,
+                     view_weights: torch.Tensor | None = None) -> ThresholdChoice:
     """The density level whose silhouettes best match reference silhouettes.
 
     For each pixel ray of each camera, samples of the trilinearly interpolated ``volume`` (one per
     voxel along the ray) give the ray's largest density ``m`` and its opacity ``1 - exp(-sum(sigma
     delta))``. The silhouette at level ``tau`` is ``m > tau``; the reference is ``opacity > 0.5`` (the
     field's own render) or ``reference_masks > 0.5`` when given ``(V, H, W)``. The level with the
-    best IoU (summed over views) wins; ties go to the middle of the best plateau.
+    best IoU (intersections and unions summed over the views, each view counted ``view_weights``
+    times, default 1) wins; ties go to the middle of the best plateau.
     """
     dev = volume.device
     r = volume.shape[0]
@@ -168,12 +170,13 @@ def choose_threshold(volume: torch.Tensor, bound: float, world_to_cams, fov_deg:
         ref = (1 - torch.exp(-optical)).reshape(v, -1) > 0.5
     top = float(volume.max())
     levels = torch.logspace(math.log10(max(top * 1e-3, 1e-6)), math.log10(max(top, 1e-6)), candidates + 1, device=dev)[:-1]
+    w = torch.ones(v, device=dev) if view_weights is None else torch.as_tensor(view_weights, dtype=torch.float32, device=dev)
     ious = []
     for tau in levels:
         sil = max_density > tau
-        inter = (sil & ref).sum()
-        union = (sil | ref).sum()
-        ious.append(float(inter) / float(union) if union else 0.0)
+        inter = float(((sil & ref).sum(1) * w).sum())
+        union = float(((sil | ref).sum(1) * w).sum())
+        ious.append(inter / union if union else 0.0)
     ious = np.array(ious)
     best = np.flatnonzero(ious >= ious.max() - 1e-3)
     pick = int(best[len(best) // 2])
@@ -199,7 +202,8 @@ def surface_colors(field_: RadianceField, points: torch.Tensor, normals: torch.T
 
 
 def extract_mesh(field_: RadianceField, world_to_cams=None, fov_deg: float = 49.13,
-                 settings: MeshSettings = MeshSettings(), reference_masks: torch.Tensor | None = None) -> ExtractedMesh:
+                 settings: MeshSettings = MeshSettings(), reference_masks: torch.Tensor | None = None,
+                 view_weights: torch.Tensor | None = None) -> ExtractedMesh:
     """Marching cubes of ``field_`` (see the module docstring).
 
     Args:
@@ -210,6 +214,7 @@ def extract_mesh(field_: RadianceField, world_to_cams=None, fov_deg: float = 49.
         settings: :class:`MeshSettings`.
         reference_masks: ``(V, H, W)`` silhouettes at ``settings.silhouette_size`` to match instead of
             the field's own opacity.
+        view_weights: ``(V,)`` how much each view counts when choosing the threshold (default 1).
 
     Raises:
         ValueError: the field holds no surface (empty volume at the chosen level).
@@ -233,7 +238,7 @@ def extract_mesh(field_: RadianceField, world_to_cams=None, fov_deg: float = 49.
         level = settings.threshold
     elif world_to_cams is not None:
         choice = choose_threshold(vol, field_.bound, world_to_cams, fov_deg, settings.silhouette_size,
-                                  reference_masks, settings.candidates)
+                                  reference_masks, settings.candidates, view_weights)
         level, iou = choice.threshold, choice.iou
         if iou < 0.5:
             warnings.warn(f"the best mesh threshold ({level:.3g}) matches the silhouettes poorly (IoU {iou:.2f}); "

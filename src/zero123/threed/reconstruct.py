@@ -82,7 +82,7 @@ PRESETS: dict[str, ReconstructSettings] = {
 
 def get_preset(name: str) -> ReconstructSettings:
     if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
+        raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {name!r}")
     return PRESETS[name]
 
 
@@ -218,7 +218,7 @@ def reconstruct_from_views(views: PosedViews, settings: ReconstructSettings = Re
     # 2. Mesh, with the threshold chosen from the fitted views' silhouettes
     t = time.perf_counter()
     notify("mesh", 0, 1)
-    mesh = extract_mesh(fit.field, small.world_to_cams, small.fov_deg, settings.mesh)
+    mesh = extract_mesh(fit.field, small.world_to_cams, small.fov_deg, settings.mesh, view_weights=small.weights)
     timings["mesh"] = time.perf_counter() - t
     notify("mesh", 1, 1)
 
@@ -251,6 +251,9 @@ class ImageRouteSettings:
             ratios, all 1 here).
         white_threshold: a generated pixel whose largest channel distance from white is above this
             is object (its silhouette); a soft ramp of 0.1 around it.
+        hull_share: the fit's visual-hull start (:func:`zero123.threed.fit.visual_hull`) with this
+            weighted share of agreeing views: generated silhouettes disagree, so lower than for
+            exact views.
         reconstruct: the fit-mesh-texture chain.
     """
 
@@ -258,12 +261,15 @@ class ImageRouteSettings:
     elevations: tuple[float, ...] = (0.0, 30.0)
     sampling: SamplingSettings = SamplingSettings()
     preprocessing: Preprocessing = Preprocessing()
-    input_weight: float = 4.0
+    input_weight: float = 8.0
     distance: float = DEFAULT_INPUT_DISTANCE
     white_threshold: float = 0.1
+    hull_share: float = 0.6
     reconstruct: ReconstructSettings = ReconstructSettings()
 
     def __post_init__(self):
+        if not 0.0 <= self.hull_share <= 1.0:
+            raise ValueError(f"hull_share must be in [0, 1], got {self.hull_share}")
         if not self.azimuths or not self.elevations:
             raise ValueError("azimuths and elevations must each list at least one angle")
         if not self.input_weight > 0:
@@ -368,7 +374,8 @@ def reconstruct_from_image(pipe, image, *, elevation_deg: float = DEFAULT_INPUT_
                        np.concatenate([w2c_in[None], w2c_ring]), DEFAULT_FOV_DEG,
                        torch.tensor([settings.input_weight] + [1.0] * len(cameras)))
     bound = field_bound_from_mask(mask, DEFAULT_FOV_DEG, settings.distance)
-    chain = dataclasses.replace(rs, field=dataclasses.replace(rs.field, bound=bound))
+    chain = dataclasses.replace(rs, field=dataclasses.replace(rs.field, bound=bound),
+                                fit=dataclasses.replace(rs.fit, hull_share=settings.hull_share))
 
     # 4. Fit, mesh and texture, with the input photo projected onto the texels it sees
     projection = ProjectedImage(input_rgb, w2c_in, DEFAULT_FOV_DEG, mask.astype(np.float32), 1.0)

@@ -23,13 +23,13 @@ row 0 is the top of the image, as stored in files.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
+from ..camera import focal_length_px, project_points
 from ..render.mesh import RenderMesh, vertex_normals
 from ..render.torch_backend import TorchRenderer, _barycentric
 from ._deps import require
@@ -173,12 +173,9 @@ def project_images(points: np.ndarray, normals: np.ndarray, mesh: RenderMesh, im
         renderer = TorchRenderer(image_size=h, fov_deg=img.fov_deg, supersample=1)
         depth_map = renderer.depth(mesh, img.world_to_cam[None])[0]
         m = np.asarray(img.world_to_cam, np.float64)
-        cam = points @ m[:, :3].T + m[:, 3]
-        depth = -cam[:, 2]
-        focal = (h / 2) / math.tan(math.radians(img.fov_deg) / 2)
-        safe = np.maximum(depth, 1e-6)
-        x = h / 2 + focal * cam[:, 0] / safe
-        y = h / 2 - focal * cam[:, 1] / safe
+        px, depth = project_points(points, m, img.fov_deg, h)
+        x, y, depth = px[:, 0].numpy(), px[:, 1].numpy(), depth.numpy()
+        focal = focal_length_px(img.fov_deg, h)
         col, row = np.floor(x).astype(np.int64), np.floor(y).astype(np.int64)
         inside = (depth > 1e-3) & (col >= 0) & (col < h) & (row >= 0) & (row < h)
         col, row = np.clip(col, 0, h - 1), np.clip(row, 0, h - 1)
