@@ -150,3 +150,37 @@ def test_bad_settings_are_clear_errors():
         PosedViews(torch.ones(1, 8, 8, 3), torch.zeros(1, 8, 8), np.stack([world_to_cam_from_spherical(1.0, 0.0, 2.0)]))
     with pytest.raises(ValueError, match="alpha must be"):
         PosedViews(torch.ones(2, 8, 8, 3), torch.ones(1, 8, 8), np.stack([world_to_cam_from_spherical(1.0, 0.0, 2.0)] * 2))
+
+
+def test_project_points_inverts_camera_rays():
+    from zero123.camera import camera_rays, project_points
+
+    m = world_to_cam_from_spherical(1.1, 0.4, 2.0)
+    o, d = camera_rays(m, 49.13, 16, 20, dtype=torch.float64)
+    px, depth = project_points((o[0] + 1.7 * d[0]).reshape(-1, 3), m, 49.13, 16, 20)
+    jj, ii = np.meshgrid(np.arange(20) + 0.5, np.arange(16) + 0.5)
+    assert np.abs(px.numpy().reshape(16, 20, 2) - np.stack([jj, ii], -1)).max() < 1e-9
+    assert (depth > 0).all()
+
+
+def test_visual_hull_of_exact_silhouettes_holds_the_ball():
+    from zero123.threed.fit import visual_hull
+
+    w2c = np.stack([world_to_cam_from_spherical(1.0 + 0.5 * (i % 2), i * math.pi / 3, 1.8) for i in range(6)])
+    gt = render_views(sphere_grid(), w2c, 49.13, 32, num_samples=64)
+    hull = visual_hull(PosedViews(gt.rgb.clamp(0, 1), gt.opacity.clamp(0, 1), w2c), 0.6, 33, share=1.0)
+    c = torch.linspace(-0.6, 0.6, 33)
+    x, y, z = torch.meshgrid(c, c, c, indexing="ij")
+    d = ((x - CENTER[0]) ** 2 + (y - CENTER[1]) ** 2 + (z - CENTER[2]) ** 2).sqrt()
+    assert hull[d < RADIUS - 0.02].all()  # the visual hull contains the object
+    assert not hull[d > 2.5 * RADIUS].any()  # and carves the space around it
+
+
+def test_a_missing_optional_package_names_the_extra(monkeypatch):
+    import sys
+
+    from zero123.threed._deps import MissingDependencyError, require
+
+    monkeypatch.setitem(sys.modules, "xatlas", None)  # import xatlas now raises ImportError
+    with pytest.raises(MissingDependencyError, match=r"xatlas is needed for UV unwrapping.*pip install 'zero123\[3d\]'"):
+        require("xatlas")

@@ -5,16 +5,14 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
+from ..preprocess import MissingDependencyError  # ImportError and ValueError: a one-line CLI error
+
 #: module name -> (pip package, what it is used for)
 OPTIONAL: dict[str, tuple[str, str]] = {
     "xatlas": ("xatlas", "UV unwrapping of the mesh for its texture"),
     "fast_simplification": ("fast-simplification", "mesh decimation (max_faces)"),
     "imageio_ffmpeg": ("imageio-ffmpeg", "the turntable video (mp4)"),
 }
-
-
-class MissingDependencyError(ImportError):
-    """An optional package of the ``3d`` extra is not installed."""
 
 
 def require(module: str) -> ModuleType:

@@ -130,6 +130,8 @@ class FitSettings:
             hash grid) start as usual everywhere.
         occupancy_resolution / occupancy_every / occupancy_warmup: empty-space skipping grid, how
             often it is refreshed and from which step it is used.
+        skipping: empty-space skipping and early ray termination (False: every sample of every ray
+            is evaluated, the plain twin the benchmarks compare with).
         seed: seeds the ray sampling, jitter and backgrounds.
     """
 
@@ -149,6 +151,7 @@ class FitSettings:
     occupancy_resolution: int = 48
     occupancy_every: int = 16
     occupancy_warmup: int = 0
+    skipping: bool = True
     seed: int = 0
 
     def __post_init__(self):
@@ -328,7 +331,7 @@ def fit_field(
             optimizer = torch.optim.Adam(fld.parameters(), lr=optimizer.param_groups[0]["lr"])
 
         # 4. Empty-space skipping: refresh the occupancy grid
-        use_occupancy = step >= settings.occupancy_warmup
+        use_occupancy = settings.skipping and step >= settings.occupancy_warmup
         if use_occupancy and (step - settings.occupancy_warmup) % settings.occupancy_every == 0:
             occupancy.update(fld, step_size=fld.voxel_size / 2, generator=gen)
 
@@ -343,6 +346,7 @@ def fit_field(
         # 6. Render and score
         out = render_rays(fld, o, d, num_samples=settings.num_samples, stratified=True, background=bg,
                           occupancy=occupancy if use_occupancy else None, return_weights=bool(settings.distortion_weight),
+                          min_transmittance=1e-4 if settings.skipping else 0.0, min_weight=1e-4 if settings.skipping else 0.0,
                           generator=gen)
         rgb_loss, mask_loss = reference_losses(out, rgb, alpha, bg)
         loss = settings.rgb_weight * rgb_loss + settings.mask_weight * mask_loss
