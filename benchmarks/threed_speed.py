@@ -12,6 +12,7 @@ Fast route: the example image with the bundled model (default settings, 50 DDIM 
 
     python benchmarks/threed_speed.py                       # this CPU: both routes
     python benchmarks/threed_speed.py --route image --model full-random --device cuda   # a GPU
+    python benchmarks/threed_speed.py --route image --model full-random --arch tiny --steps 2 --fit-steps 20  # smoke test
 
 Prints markdown tables: wall seconds per stage (and process CPU seconds, which a shared machine
 inflates less), samples evaluated, volume IoU.
@@ -95,7 +96,7 @@ def image_route(device: str, model: str) -> None:
     print(f"| {t['generate']:.1f} | {t['fit']:.1f} | {t['mesh']:.1f} | {t['texture']:.1f} | {t['total']:.1f} ({cpu:.1f}) | {iou:.3f} |")
 
 
-def image_route_full_random(device: str) -> None:
+def image_route_full_random(device: str, arch: str = "full", steps: int | None = None, fit_steps: int | None = None) -> None:
     """Generation with the full-size random model; the rest on ground-truth views of the same ring."""
     from zero123.models.factory import build_components
     from zero123.nvs import generate_views, prepare_input
@@ -108,9 +109,14 @@ def image_route_full_random(device: str) -> None:
     from zero123.assets import EXAMPLE_IMAGE
 
     dtype = torch.float16 if device.startswith("cuda") else torch.float32
-    pipe = Zero123Pipeline(**build_components("full", seed=0)).to(device, dtype)
+    pipe = Zero123Pipeline(**build_components(arch, seed=0)).to(device, dtype)
     pipe.set_progress_bar_config(disable=True)
-    settings = ImageRouteSettings(reconstruct=PRESETS["quality"])
+    chain = PRESETS["quality"]
+    if fit_steps is not None:
+        chain = dataclasses.replace(chain, fit=dataclasses.replace(chain.fit, steps=fit_steps))
+    settings = ImageRouteSettings(reconstruct=chain)
+    if steps is not None:
+        settings = dataclasses.replace(settings, sampling=dataclasses.replace(settings.sampling, steps=steps))
     cams = settings.ring()
     prepared = prepare_input(EXAMPLE_IMAGE, settings.preprocessing)
     generate_views(pipe, prepared, cams[:2], settings=dataclasses.replace(settings.sampling, steps=2))  # warm-up
@@ -129,11 +135,12 @@ def image_route_full_random(device: str) -> None:
                                  weights=[settings.input_weight] + [1.0] * len(cams))
     rec = reconstruct_from_views(views, settings.reconstruct, device=device)
     r = rec.timings
-    print(f"\n### fast route, full-size architecture (random weights, {pipe.image_size} px, {dtype}), {len(cams)} views, "
+    print(f"\n### fast route, {arch} architecture (random weights, {pipe.image_size} px, {dtype}), {len(cams)} views, "
           f"{settings.sampling.steps} DDIM steps; fit/mesh/texture ('quality' chain) on ground-truth views of that ring; {device}\n")
     print("| generate s | peak VRAM GiB | fit s | mesh s | texture s | image to textured mesh s |")
     print("|---:|---:|---:|---:|---:|---:|")
     print(f"| {gen:.1f} | {vram:.1f} | {r['fit']:.1f} | {r['mesh']:.1f} | {r['texture']:.1f} | {gen + r['total']:.1f} |")
+    print(f"\nmesh steps (s): {rec.mesh.timings}\ntexture steps (s): {rec.textured.timings}")
 
 
 def main() -> None:
@@ -142,13 +149,16 @@ def main() -> None:
     parser.add_argument("--model", default="bundled", help="bundled, a model folder, or full-random")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--arch", default="full", help="full-random only: the architecture preset (tiny for a smoke test)")
+    parser.add_argument("--steps", type=int, default=None, help="full-random only: DDIM steps (default 50)")
+    parser.add_argument("--fit-steps", type=int, default=None, help="full-random only: fit steps (default: the quality chain's)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.route in ("views", "both"):
         posed_views(args.device)
     if args.route in ("image", "both"):
         if args.model == "full-random":
-            image_route_full_random(args.device)
+            image_route_full_random(args.device, args.arch, args.steps, args.fit_steps)
         else:
             image_route(args.device, args.model)
 

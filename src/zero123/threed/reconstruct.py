@@ -73,7 +73,7 @@ PRESETS: dict[str, ReconstructSettings] = {
     "quality": ReconstructSettings(
         field=FieldSettings(resolution=128, initial_resolution=48),
         fit=FitSettings(steps=2000, batch_rays=8192, num_samples=128, grow_at=(0.15, 0.3)),
-        mesh=MeshSettings(resolution=256, max_faces=40_000),
+        mesh=MeshSettings(resolution=256, max_faces=20_000),
         texture=TextureSettings(size=1024),
         image_size=128,
     ),
