@@ -148,9 +148,10 @@ class NovelViews:
         row_labels = [labels[i] for i in range(0, len(tiles), columns)]
         return contact_sheet(rows, col_labels=col_labels, row_labels=row_labels, cell_size=cell)
 
-    def save(self, out_dir: str | Path) -> dict[str, Any]:
+    def save(self, out_dir: str | Path, *, contact_sheet: bool = True) -> dict[str, Any]:
         """Write ``input.png`` (what the model saw), ``cutout.png`` (when segmented), one PNG per view
-        and ``contact_sheet.png`` into ``out_dir``, each atomically. Returns what was written."""
+        and ``contact_sheet.png`` (unless ``contact_sheet=False``) into ``out_dir``, each atomically.
+        Returns what was written."""
         from .utils.fileio import atomic_save_image
 
         out = Path(out_dir)
@@ -162,7 +163,8 @@ class NovelViews:
             {"path": str(atomic_save_image(v.image, out / v.file_name(i))), **v.params, "seed": v.seed}
             for i, v in enumerate(self.views)
         ]
-        written["contact_sheet"] = str(atomic_save_image(self.contact_sheet(), out / "contact_sheet.png"))
+        if contact_sheet:
+            written["contact_sheet"] = str(atomic_save_image(self.contact_sheet(), out / "contact_sheet.png"))
         return written
 
 

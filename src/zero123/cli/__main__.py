@@ -18,6 +18,7 @@ app = typer.Typer(
 # (command name, module under zero123.cli, function name)
 COMMANDS: list[tuple[str, str, str]] = [
     ("nvs", "nvs", "nvs"),
+    ("batch", "batch", "batch"),
     ("create-random", "create", "create_random"),
     ("train", "train", "train"),
     ("export", "export", "export"),

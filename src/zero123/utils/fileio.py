@@ -2,7 +2,8 @@
 
 Everything is written to a temporary sibling first (same filesystem), flushed, then renamed into
 place with :func:`os.replace`, which is atomic on POSIX. On any exception the temporary is removed
-and the previous content, if any, stays intact.
+and the previous content, if any, stays intact. Files and folders get the permissions a plain
+``open``/``mkdir`` would give under the process umask (``tempfile`` alone makes them private).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ def _replaced_on_success(path: Path, *, keep_suffix: bool) -> Iterator[Path]:
         prefix, suffix = f".{path.name}.", ".tmp"
     fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=path.parent)
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_umask())
     try:
         yield Path(tmp)
         os.replace(tmp, path)
@@ -76,6 +78,7 @@ def atomic_directory(path: str | os.PathLike, *, overwrite: bool = False) -> Ite
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} already exists; pass overwrite=True to replace it")
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    os.chmod(tmp, 0o777 & ~_umask())
     try:
         yield tmp
         old = None
@@ -88,6 +91,13 @@ def atomic_directory(path: str | os.PathLike, *, overwrite: bool = False) -> Ite
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _umask() -> int:
+    """The process umask (read by setting it and putting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def atomic_save_image(image, path: str | os.PathLike, **save_kwargs) -> Path:

@@ -1,0 +1,105 @@
+"""``zero123 batch MANIFEST --out DIR``: novel views for many images, resumable, local/accelerate/Ray."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ._common import DEFAULT_MODEL, broadcast_lists, fail, parse_float_list, run_cli_errors
+
+
+@run_cli_errors
+def batch(
+    manifest: Annotated[Path, typer.Argument(help="JSON Lines file (one row per input: id, image, cameras, seed) or a folder of images (with --azimuth).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Job folder: DIR/<id>/ per row, DIR/results.jsonl; rerun the same command to resume.")],
+    azimuth: Annotated[Optional[str], typer.Option(help="Cameras of rows that give none (and of a folder): azimuth change(s) in degrees, e.g. 0,90,180,270.")] = None,
+    elevation: Annotated[str, typer.Option(help="Elevation change(s) in degrees for those cameras (+ = camera moves up).")] = "0",
+    radius: Annotated[str, typer.Option(help="Distance ratio(s) target/input for those cameras.")] = "1.0",
+    task: Annotated[str, typer.Option(help="What each row makes: nvs (novel views).")] = "nvs",
+    model: Annotated[str, typer.Option(help="Model folder, checkpoint file, or 'bundled'.")] = DEFAULT_MODEL,
+    steps: Annotated[int, typer.Option(help="DDIM steps S (original grid: S = 50 runs 49 steps).")] = 50,
+    guidance: Annotated[float, typer.Option(help="Classifier-free guidance scale.")] = 3.0,
+    eta: Annotated[float, typer.Option(help="DDIM eta (1.0 = the original demo's stochastic sampler).")] = 1.0,
+    seed: Annotated[int, typer.Option(help="Seed of rows that give none; view i of a row uses its seed + i.")] = 0,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps (auto under accelerate/Ray: the worker's GPU).")] = "auto",
+    dtype: Annotated[str, typer.Option(help="auto (fp16 on CUDA, fp32 on CPU), fp32, fp16 or bf16.")] = "auto",
+    no_preprocess: Annotated[bool, typer.Option("--no-preprocess", help="Skip background removal and recentring.")] = False,
+    object_size: Annotated[float, typer.Option(help="With preprocessing: the object's longest side as a share of the image side.")] = 200 / 256,
+    max_batch: Annotated[Optional[int], typer.Option(help="Largest U-Net batch per call (bounds memory).")] = None,
+    no_contact_sheet: Annotated[bool, typer.Option("--no-contact-sheet", help="Do not write contact_sheet.png per row.")] = False,
+    trust_pickle: Annotated[bool, typer.Option("--trust-pickle", help="Allow unpickling an original Lightning .ckpt (only for files you trust).")] = False,
+    backend: Annotated[str, typer.Option(help="local (this process), accelerate (under accelerate launch) or ray (Ray Data).")] = "local",
+    ray_address: Annotated[Optional[str], typer.Option(help="Ray: cluster address ('auto' = the running cluster; default: start a local one).")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="Ray: actors in the generation pool, one model each [1].")] = None,
+    gpus_per_worker: Annotated[Optional[float], typer.Option(help="Ray: GPUs per actor [1 when the cluster has GPUs, else 0; 0.5 = two per GPU].")] = None,
+    cpus_per_worker: Annotated[Optional[float], typer.Option(help="Ray: CPUs reserved per actor [1].")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Ray: rows per actor call [1].")] = None,
+    shard_index: Annotated[int, typer.Option(help="Run only rows with index % num-shards == shard-index (job arrays).")] = 0,
+    num_shards: Annotated[int, typer.Option(help="Number of shards of the job.")] = 1,
+    threads: Annotated[Optional[int], typer.Option(help="torch CPU threads per worker (CPU outputs are bit-identical for the same value).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Run novel views over every row of MANIFEST into --out; prints done/skipped/failed, exit 1 if any row failed."""
+    from ..batch import BACKEND_NAMES, TASK_NAMES, AccelerateBackend, LocalBackend, NvsTask, RayBackend, RowDefaults, load_rows, run_batch
+    from ..batch.backends import launcher_world_size
+    from ..nvs import Preprocessing, SamplingSettings
+    from ._common import option_names
+
+    # 1. Check the options before any heavy work
+    if task not in TASK_NAMES:
+        raise ValueError(f"--task must be one of {', '.join(TASK_NAMES)}, got {task!r}")
+    if backend not in BACKEND_NAMES:
+        raise ValueError(f"--backend must be one of {', '.join(BACKEND_NAMES)}, got {backend!r}")
+    ray_options = {"ray_address": ray_address, "workers": workers, "gpus_per_worker": gpus_per_worker,
+                   "cpus_per_worker": cpus_per_worker, "batch_size": batch_size}
+    given = {k: v for k, v in ray_options.items() if v is not None}
+    if backend != "ray" and given:
+        names = ", ".join("--" + k.replace("_", "-") for k in given)
+        verb = "applies" if len(given) == 1 else "apply"
+        raise ValueError(f"{names} {verb} only to --backend ray (local and accelerate run one row per pipeline call)")
+    if backend != "accelerate" and launcher_world_size() > 1:
+        raise ValueError(f"this command runs in {launcher_world_size()} launched processes; pass --backend accelerate "
+                         "so they split the rows (else each would run every row)")
+    with option_names("steps", "guidance", "eta", "max_batch", "object_size", "seed", "threads", "workers",
+                      "batch_size", "gpus_per_worker", "cpus_per_worker", "shard_index", "num_shards"):
+        nvs_task = NvsTask(model=model, sampling=SamplingSettings(steps=steps, guidance=guidance, eta=eta, max_batch=max_batch),
+                           preprocessing=Preprocessing(segment="none" if no_preprocess else "auto", object_size=object_size),
+                           trust_pickle=trust_pickle, contact_sheet=not no_contact_sheet)
+        cameras = () if azimuth is None else tuple(broadcast_lists(
+            azimuth=parse_float_list(azimuth, "--azimuth"), elevation=parse_float_list(elevation, "--elevation"),
+            radius=parse_float_list(radius, "--radius")))
+        rows = load_rows(manifest, RowDefaults(cameras=cameras, seed=seed))
+        if backend == "ray":
+            ray_args = {k: v for k, v in given.items() if k != "ray_address"}
+            runner = RayBackend(address=ray_address, device=device, dtype=dtype, threads=threads, **ray_args)
+        else:
+            with option_names("device", "dtype"):
+                runner = (AccelerateBackend if backend == "accelerate" else LocalBackend)(device=device, dtype=dtype, threads=threads)
+
+        # 2. Run, showing failures as they happen
+        def on_result(result) -> None:
+            if not result.ok:
+                typer.echo(f"failed {result.row.id}: {result.error}", err=True)
+
+        try:
+            summary = run_batch(rows, out, nvs_task, runner, shard_index=shard_index, num_shards=num_shards, on_result=on_result)
+        except (ImportError, RuntimeError) as e:
+            raise fail(str(e)) from None
+
+    # 3. The summary and the exit code, from the main process only (under a launcher the job's
+    #    exit code is the first failing process's)
+    if runner.processes()[0] != 0:
+        return
+    if as_json:
+        from ._common import print_json
+
+        print_json(summary.to_json())
+    else:
+        typer.echo(f"batch: {summary.done} done, {summary.skipped} skipped, {len(summary.failed)} failed "
+                   f"in {summary.seconds:.1f} s; results in {Path(summary.out_dir) / 'results.jsonl'}")
+    sys.stdout.flush()
+    if summary.failed:
+        raise typer.Exit(code=1)
