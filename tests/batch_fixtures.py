@@ -73,3 +73,25 @@ def comparable(lines: list[dict]) -> list[dict]:
     """Result lines without what depends on the run (timing, where it ran)."""
     drop = {"seconds", "finished_at", "device"}
     return [{k: v for k, v in line.items() if k not in drop} for line in lines]
+
+
+def nvs_task(model_dir, **sampling):
+    from zero123.batch import NvsTask
+    from zero123.nvs import SamplingSettings
+
+    return NvsTask(model=str(model_dir), sampling=SamplingSettings(steps=STEPS, **sampling))
+
+
+def local_backend():
+    from zero123.batch import LocalBackend
+
+    return LocalBackend(device="cpu", threads=1)
+
+
+def reference_run(root: Path, model_dir):
+    """One uninterrupted local run of the test manifest: ``(manifest, out, summary)``."""
+    from zero123.batch import load_rows, run_batch
+
+    manifest = make_job(root)
+    out = root / "out"
+    return manifest, out, run_batch(load_rows(manifest), out, nvs_task(model_dir), local_backend())

@@ -12,23 +12,29 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from batch_fixtures import BAD_ROWS, GOOD_IDS, GOOD_ROWS, STEPS, comparable, make_job, output_files, result_lines
+from batch_fixtures import (
+    BAD_ROWS,
+    GOOD_IDS,
+    GOOD_ROWS,
+    STEPS,
+    comparable,
+    local_backend,
+    nvs_task,
+    output_files,
+    reference_run,
+    result_lines,
+)
 from PIL import Image
 from typer.testing import CliRunner
 
-from zero123.batch import BatchRow, LocalBackend, NvsTask, RowTask, load_rows, run_batch
+from zero123.batch import BatchRow, NvsTask, RowTask, load_rows, run_batch
 from zero123.cli.__main__ import app
 from zero123.nvs import SamplingSettings
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
 
-def nvs_task(model_dir, **kw) -> NvsTask:
-    return NvsTask(model=str(model_dir), sampling=SamplingSettings(steps=STEPS, **kw))
-
-
-def local() -> LocalBackend:
-    return LocalBackend(device="cpu", threads=1)
+local = local_backend
 
 
 def cli_args(manifest: Path, out: Path, model_dir, *extra: str) -> list[str]:
@@ -39,11 +45,7 @@ def cli_args(manifest: Path, out: Path, model_dir, *extra: str) -> list[str]:
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory, tiny_model_dir):
     """One uninterrupted local run of the test manifest (good and bad rows)."""
-    root = tmp_path_factory.mktemp("batch_ref")
-    manifest = make_job(root)
-    out = root / "out"
-    summary = run_batch(load_rows(manifest), out, nvs_task(tiny_model_dir), local())
-    return manifest, out, summary
+    return reference_run(tmp_path_factory.mktemp("batch_ref"), tiny_model_dir)
 
 
 def test_local_job_writes_rows_and_results(reference):
@@ -173,6 +175,33 @@ def test_sigkill_mid_row_then_rerun_resumes(reference, tiny_model_dir, tmp_path)
     assert output_files(out) == output_files(ref_out)
     assert comparable(lines) == comparable(result_lines(ref_out))
     assert not list(out.glob(".*.tmp"))
+
+
+def test_sigterm_stops_the_job_cleanly(reference, tiny_model_dir, tmp_path, monkeypatch):
+    """SIGTERM (scancel, preemption) while a row is being written: exit 143, that row leaves
+    nothing behind, the rows before it stay recorded, and the same command then finishes the job."""
+    import signal
+
+    manifest, ref_out, _ = reference
+    out = tmp_path / "out"
+    run = NvsTask.run
+
+    def run_then_terminated(self, model, row, prepared, folder):
+        if row.id == "c":
+            (folder / "input.png").write_bytes(b"half a file")
+            os.kill(os.getpid(), signal.SIGTERM)  # handled at the next bytecode, inside this row
+        return run(self, model, row, prepared, folder)
+
+    monkeypatch.setattr(NvsTask, "run", run_then_terminated)
+    res = CliRunner().invoke(app, cli_args(manifest, out, tiny_model_dir))
+    assert res.exit_code == 143, res.output
+    assert [line["id"] for line in result_lines(out) if line["status"] == "ok"] == ["r0", "r1"]
+    assert not (out / "c").exists() and not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the command put the default back
+    monkeypatch.setattr(NvsTask, "run", run)
+    res = CliRunner().invoke(app, cli_args(manifest, out, tiny_model_dir))
+    assert f"{len(GOOD_ROWS) - 2} done, 2 skipped" in res.output
+    assert output_files(out) == output_files(ref_out)
 
 
 def test_torn_last_line_is_ignored(reference, tiny_model_dir, tmp_path):

@@ -2,13 +2,40 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from ._common import DEFAULT_MODEL, broadcast_lists, fail, parse_float_list, run_cli_errors
+
+#: Seconds between progress lines on stderr.
+PROGRESS_SECONDS = 30.0
+
+
+@contextlib.contextmanager
+def _sigterm_stops_like_ctrl_c() -> Iterator[None]:
+    """SIGTERM (``scancel``, a preempted node, a launcher stopping its processes) stops the job as
+    Ctrl-C does: the row in flight is dropped with its temporary folder, finished rows and their
+    result lines stay, the exit code is 143; rerun the command to resume."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise SystemExit(128 + signum)
+
+    old = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
 
 
 @run_cli_errors
@@ -79,13 +106,21 @@ def batch(
             with option_names("device", "dtype"):
                 runner = (AccelerateBackend if backend == "accelerate" else LocalBackend)(device=device, dtype=dtype, threads=threads)
 
-        # 2. Run, showing failures as they happen
+        # 2. Run, showing failures as they happen and a progress line every PROGRESS_SECONDS
+        seen = {"rows": 0, "failed": 0, "last": time.monotonic()}
+
         def on_result(result) -> None:
+            seen["rows"] += 1
             if not result.ok:
+                seen["failed"] += 1
                 typer.echo(f"failed {result.row.id}: {result.error}", err=True)
+            if time.monotonic() - seen["last"] >= PROGRESS_SECONDS:
+                seen["last"] = time.monotonic()
+                typer.echo(f"batch: {seen['rows']} rows recorded so far ({seen['failed']} failed)", err=True)
 
         try:
-            summary = run_batch(rows, out, nvs_task, runner, shard_index=shard_index, num_shards=num_shards, on_result=on_result)
+            with _sigterm_stops_like_ctrl_c():
+                summary = run_batch(rows, out, nvs_task, runner, shard_index=shard_index, num_shards=num_shards, on_result=on_result)
         except (ImportError, RuntimeError) as e:
             raise fail(str(e)) from None
 
