@@ -10,7 +10,10 @@ The check: sampling two rows' views in ONE U-Net batch (each row's own condition
 seeded as per-row calls) against one pipeline call per row: speed, and whether the pixels are
 bit-identical (they must be for outputs not to depend on the batch a row lands in).
 
-    python benchmarks/batch_speed.py [--rows 12] [--views 4] [--steps 50]
+    python benchmarks/batch_speed.py [--rows 12] [--views 4] [--steps 50] [--local-threads 1,2]
+
+On a machine shared with other work, torch threads > 1 mostly measure OpenMP waiting for cores:
+compare against the 1-thread row there.
 """
 
 from __future__ import annotations
@@ -56,8 +59,8 @@ def run(manifest: Path, backend, steps: int, views: int) -> tuple[float, float]:
     return summary.done * views / wall, steady
 
 
-def cross_row_check(steps: int, views: int) -> tuple[float, float, int, int]:
-    """Seconds for 2 rows as 2 pipeline calls vs 1 shared U-Net batch; differing pixels / total."""
+def cross_row_check(steps: int, views: tuple[int, int]) -> tuple[float, float, int, int]:
+    """Seconds for 2 rows as 2 pipeline calls vs 1 shared U-Net batch; differing pixel values / total."""
     from zero123.camera import RelativeCamera, embed_cameras
     from zero123.loading import load_pipeline
     from zero123.nvs import generate_views, prepare_input
@@ -67,7 +70,7 @@ def cross_row_check(steps: int, views: int) -> tuple[float, float, int, int]:
     pipe = load_pipeline("bundled", device="cpu", dtype="fp32")
     src = Image.open(EXAMPLE_IMAGE)
     prepared = [prepare_input(src), prepare_input(src.rotate(30))]
-    cams = [[{"azimuth": 360 * v / views + 20 * r, "elevation": 0.0} for v in range(views)] for r in range(2)]
+    cams = [[{"azimuth": 360 * v / n + 20 * r, "elevation": 10.0 * r} for v in range(n)] for r, n in enumerate(views)]
     settings = SamplingSettings(steps=steps)
     t0 = time.perf_counter()
     single = [generate_views(pipe, p, c, settings=settings, seed=100 * r) for r, (p, c) in enumerate(zip(prepared, cams))]
@@ -102,14 +105,15 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=12)
     ap.add_argument("--views", type=int, default=4)
     ap.add_argument("--steps", type=int, default=50)
+    ap.add_argument("--local-threads", default="1,2", help="torch threads of the local runs, comma-separated")
     args = ap.parse_args()
     load = os.getloadavg()[0]
     results = []
     with tempfile.TemporaryDirectory() as d:
         manifest = write_manifest(Path(d), args.rows, args.views)
-        for label, backend in [("local, 1 process x 2 threads", LocalBackend(device="cpu", threads=2)),
-                               ("local, 1 process x 1 thread", LocalBackend(device="cpu", threads=1))]:
-            results.append((label, *run(manifest, backend, args.steps, args.views)))
+        for threads in (int(t) for t in args.local_threads.split(",")):
+            backend = LocalBackend(device="cpu", threads=threads)
+            results.append((f"local, 1 process x {threads} thread(s)", *run(manifest, backend, args.steps, args.views)))
         import ray
 
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
@@ -118,20 +122,21 @@ def main() -> None:
             results.append(("ray, 2 workers x 1 thread", *run(manifest, ray_backend, args.steps, args.views)))
         finally:
             ray.shutdown()
-    torch.set_num_threads(2)
-    t_single, t_batched, differing, total = cross_row_check(args.steps, args.views)
+    torch.set_num_threads(1)
+    checks = [(v, *cross_row_check(args.steps, v)) for v in ((args.views, args.views - 1), (args.views, args.views))]
 
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}; "
           f"load average {load:.1f} before, {os.getloadavg()[0]:.1f} after")
     print(f"bundled model, {args.rows} rows x {args.views} views, {args.steps} steps, fp32, no contact sheets\n")
     base = results[0][2]
-    print("| backend | views/s (wall) | views/s (steady) | steady vs local 2 threads |")
+    print(f"| backend | views/s (wall) | views/s (steady) | steady vs {results[0][0]} |")
     print("|---|---:|---:|---:|")
     for label, wall, steady in results:
         print(f"| {label} | {wall:.2f} | {steady:.2f} | {steady / base:.2f}x |")
-    print(f"\ncross-row batching, 2 rows x {args.views} views (2 threads): one call per row {t_single:.2f} s, "
-          f"one shared U-Net batch {t_batched:.2f} s ({t_single / t_batched:.2f}x); "
-          f"{differing} of {total} pixel values differ")
+    print("\ncross-row batching (1 thread): 2 rows, one pipeline call per row vs one shared U-Net batch")
+    for views, t_single, t_batched, differing, total in checks:
+        print(f"  {views[0]} + {views[1]} views: {t_single:.2f} s vs {t_batched:.2f} s ({t_single / t_batched:.2f}x); "
+              f"{differing} of {total} pixel values differ")
 
 
 if __name__ == "__main__":

@@ -193,11 +193,12 @@ def test_sigterm_stops_the_job_cleanly(reference, tiny_model_dir, tmp_path, monk
         return run(self, model, row, prepared, folder)
 
     monkeypatch.setattr(NvsTask, "run", run_then_terminated)
+    before = signal.getsignal(signal.SIGTERM)
     res = CliRunner().invoke(app, cli_args(manifest, out, tiny_model_dir))
     assert res.exit_code == 143, res.output
     assert [line["id"] for line in result_lines(out) if line["status"] == "ok"] == ["r0", "r1"]
     assert not (out / "c").exists() and not [p for p in out.iterdir() if p.name.endswith(".tmp")]
-    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the command put the default back
+    assert signal.getsignal(signal.SIGTERM) is before  # the command put the previous handler back
     monkeypatch.setattr(NvsTask, "run", run)
     res = CliRunner().invoke(app, cli_args(manifest, out, tiny_model_dir))
     assert f"{len(GOOD_ROWS) - 2} done, 2 skipped" in res.output

@@ -16,7 +16,7 @@ def test_good_and_bad_rows(tmp_path):
     assert [r.id for r in good] == GOOD_IDS
     assert all(r.error is None for r in good)
     assert [r.index for r in rows] == list(range(len(rows)))
-    # cameras are canonical dicts (radius defaults to 1), paths resolve against the manifest's folder
+    # cameras get their defaults written out, paths resolve against the manifest's folder
     assert good[0].cameras[1] == {"azimuth": 180.0, "elevation": 0.0, "radius": 1.0}
     assert good[1].cameras[0]["radius"] == 1.2
     assert good[0].image == "img/a.png" and good[0].image_path == str(tmp_path / "img" / "a.png")
@@ -51,6 +51,11 @@ def test_bad_row_messages(tmp_path, row, needle):
     assert rows[0].error is not None and needle in rows[0].error, rows[0].error
     assert "line 1" in rows[0].error
     assert rows[1].error is None  # the next row is unaffected
+
+
+def test_delta_radius_is_kept_as_given(tmp_path):
+    rows = read_manifest(write_manifest(tmp_path / "m.jsonl", [{"id": "x", "image": "a.png", "cameras": [{"azimuth": 5, "delta_radius": 0.2}]}]))
+    assert rows[0].cameras == ({"azimuth": 5.0, "elevation": 0.0, "delta_radius": 0.2},)
 
 
 def test_defaults_fill_rows_without_cameras_or_seed(tmp_path):

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .manifest import BatchRow
-from .runner import PreparedRow, RowResult, RowTask, RowWorker, prepare_row
+from .runner import PreparedRow, RowResult, RowTask, RowWorker, error_line, failed_result, prepare_row
 
 BACKEND_NAMES: tuple[str, ...] = ("local", "accelerate", "ray")
 
@@ -34,6 +34,8 @@ class Backend(Protocol):
     """What :func:`zero123.batch.run_batch` needs from a backend."""
 
     name: str
+    #: the dtype the workers load the model in, as the user gave it (stored with the job)
+    dtype: str
 
     def processes(self) -> tuple[int, int]:
         """``(index, count)`` of this process among the processes that share the job."""
@@ -80,9 +82,12 @@ class LocalBackend:
         worker: RowWorker | None = None
         for row in rows:
             prepared = prepare_row(task, row)
-            if worker is None and prepared.error is None:
+            if prepared.error is not None:
+                yield failed_result(task, prepared)
+                continue
+            if worker is None:  # the model is loaded on the first row that needs it
                 worker = RowWorker(task, out, device=self._worker_device(), dtype=self.dtype, threads=self.threads)
-            yield failed_result(task, prepared) if prepared.error is not None else worker(prepared)
+            yield worker(prepared)
 
     def _worker_device(self):
         return self.device
@@ -94,7 +99,8 @@ class LocalBackend:
 class AccelerateBackend(LocalBackend):
     """One of the processes ``accelerate launch`` started (one per GPU; on CPUs
     ``accelerate launch --multi_gpu --num_processes N`` starts N CPU processes, gloo).
-    Process ``k`` of ``N`` runs every N-th row; ``device="auto"`` is the process's own device."""
+    Process ``k`` of ``N`` runs every N-th row; ``device="auto"`` or ``"cuda"`` is the process's
+    own device (``cuda:<local rank>``)."""
 
     def __init__(self, device: str = "auto", dtype: str = "auto", threads: int | None = None):
         from accelerate import PartialState
@@ -109,7 +115,7 @@ class AccelerateBackend(LocalBackend):
         return (self._state.process_index, self._state.num_processes)
 
     def _worker_device(self):
-        return self._state.device if self.device == "auto" else self.device
+        return self._state.device if str(self.device).strip().lower() in ("auto", "cuda") else self.device
 
     def gather(self, counts: dict[str, Any]) -> list[dict[str, Any]]:
         from accelerate.utils import gather_object
@@ -119,14 +125,6 @@ class AccelerateBackend(LocalBackend):
         everyone = gather_object([counts])
         self._state.wait_for_everyone()
         return list(everyone)
-
-
-def failed_result(task: RowTask, prepared: PreparedRow) -> RowResult:
-    """The result of a row that failed before reaching a worker."""
-    import time
-
-    return RowResult(row=prepared.row, status="failed", task=task.name, settings=task.settings(),
-                     error=prepared.error, seconds=prepared.seconds, finished_at=time.time())
 
 
 def launcher_world_size() -> int:
@@ -216,9 +214,13 @@ class RayBackend:
         # 5. The driver receives each result as its batch finishes
         try:
             for record in ds.iter_rows():
+                if record["fatal"]:
+                    raise RuntimeError(f"a Ray worker could not load the model: {record['fatal']}")
                 yield RowResult.from_json(json.loads(record["result"]), _row_of(record["row"]))
-        except Exception as e:  # a worker that cannot start (e.g. the model is missing on a node)
-            raise RuntimeError(f"the Ray job failed: {_root_cause(e)}") from None
+        except RuntimeError:
+            raise
+        except Exception as e:  # anything else Ray reports (a lost node, ...)
+            raise RuntimeError(f"the Ray job failed: {_last_line(e)}") from None
 
     def _gpus(self, resources: dict[str, float]) -> float:
         have_gpus, have_cpus = resources.get("GPU", 0.0), resources.get("CPU", 0.0)
@@ -265,22 +267,24 @@ class _GenerateStage:
                 continue
             if self.worker is None:  # the model is loaded on the first row that needs it
                 a = self._args
-                self.worker = RowWorker(self.task, a["out_dir"], device=a["device"], dtype=a["dtype"], threads=a["threads"])
+                try:
+                    self.worker = RowWorker(self.task, a["out_dir"], device=a["device"], dtype=a["dtype"], threads=a["threads"])
+                except Exception as e:  # reported by the driver as the job's error, not as failed rows
+                    n = len(batch["id"])
+                    return {"id": list(batch["id"]), "row": list(batch["row"]), "result": [""] * n, "fatal": [error_line(e)] * n}
             results.append(self.worker(prepared))
         return {"id": [r.row.id for r in results], "row": list(batch["row"]),
-                "result": [json.dumps(r.to_json()) for r in results]}
+                "result": [json.dumps(r.to_json()) for r in results], "fatal": [""] * len(results)}
 
 
 def _row_of(text: str) -> BatchRow:
     return BatchRow.from_json(json.loads(text))
 
 
-def _root_cause(e: BaseException) -> str:
-    from .runner import error_line
-
-    while e.__cause__ is not None:
-        e = e.__cause__
-    return error_line(e).splitlines()[0][:500]
+def _last_line(e: BaseException) -> str:
+    """Ray's errors carry the remote traceback in their text; its last line names the cause."""
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+    return (lines[-1] if lines else type(e).__name__)[:500]
 
 
 def _import_ray():

@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .backends import Backend, LocalBackend, failed_result
+from .backends import Backend, LocalBackend
 from .manifest import BatchRow, select_shard
 from .results import ResultsStore, open_job_folder, remove_stale_temporaries
-from .runner import PreparedRow, RowResult, RowTask
+from .runner import PreparedRow, RowResult, RowTask, failed_result
 
 
 @dataclass
@@ -84,7 +84,7 @@ def run_batch(
     part = None if num_shards == 1 and world == 1 else f"shard{shard_index:05d}-of-{num_shards:05d}.proc{rank:05d}-of-{world:05d}"
 
     # 2. The job folder: same settings as before, no leftovers of this process's rows
-    settings = job_settings(task, getattr(backend, "dtype", "auto"))
+    settings = job_settings(task, backend.dtype)
     out = open_job_folder(out_dir, settings)
     remove_stale_temporaries(out, (r.id for r in mine))
 

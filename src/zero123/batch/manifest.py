@@ -47,7 +47,8 @@ class BatchRow:
             of ``results.jsonl`` follow it.
         image: the image path as the manifest wrote it (part of the row's identity).
         image_path: where to read it (relative paths resolved against the manifest's folder).
-        cameras: camera changes, each ``{"azimuth", "elevation", "radius"}`` (degrees, radius ratio).
+        cameras: camera changes, each ``{"azimuth", "elevation", "radius"}`` (degrees, distance
+            ratio) or with ``"delta_radius"`` (zero123's distance change) instead of ``"radius"``.
         seed: view ``i`` is sampled with seed ``seed + i``.
         cond_elevation: the input view's elevation in degrees, or ``None``.
         meta: the manifest's ``meta`` value, copied to the result line.
@@ -105,14 +106,15 @@ def read_manifest(path: str | os.PathLike, defaults: RowDefaults | None = None) 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"manifest {str(path)!r} does not exist (give a .jsonl file or a folder of images)")
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError as e:
-        raise ValueError(f"manifest {str(path)!r} is not UTF-8 JSON Lines text ({e.reason} at byte {e.start})") from None
     rows: list[BatchRow] = []
-    for line_no, text in enumerate(lines, start=1):
-        if text.strip():
-            rows.append(_parse_line(text, line_no, len(rows), path.parent, defaults))
+    with open(path, encoding="utf-8") as f:
+        line_no = 0
+        try:
+            for line_no, text in enumerate(f, start=1):
+                if text.strip():
+                    rows.append(_parse_line(text, line_no, len(rows), path.parent, defaults))
+        except UnicodeDecodeError as e:
+            raise ValueError(f"manifest {str(path)!r} is not UTF-8 JSON Lines text (line {line_no + 1}: {e.reason})") from None
     if not rows:
         raise ValueError(f"manifest {str(path)!r} has no rows (one JSON object per line)")
     return _mark_duplicates(rows)
@@ -218,9 +220,10 @@ def _check_seed(value: Any, name: str) -> int:
 
 
 def _check_cameras(value: Any, name: str) -> tuple[dict[str, float], ...]:
-    """Canonical ``{"azimuth", "elevation", "radius"}`` dicts, checked by the camera core."""
+    """The cameras checked by the camera core, with their defaults written out (azimuth and
+    elevation 0, radius 1 unless ``delta_radius`` is given); values are kept as given, so the
+    pipeline sees exactly what a Python API call with the same dicts would."""
     from ..camera import RelativeCamera
-    from ..nvs import camera_params
 
     if not isinstance(value, Sequence) or isinstance(value, (str, bytes, Mapping)) or not value:
         raise ValueError(f"{name!r} must be a non-empty list of camera dicts like {{\"azimuth\": 90, \"elevation\": 0}}, got {value!r}")
@@ -232,7 +235,12 @@ def _check_cameras(value: Any, name: str) -> tuple[dict[str, float], ...]:
                 if not _is_number(v):
                     raise ValueError(f"{label}: {k!r} must be a finite number, got {v!r}")
         RelativeCamera.from_params(cam, name=label)  # unknown keys, radius + delta_radius, ...
-        out.append(camera_params(cam))
+        full = {"azimuth": float(cam.get("azimuth", 0.0)), "elevation": float(cam.get("elevation", 0.0))}
+        if "delta_radius" in cam:
+            full["delta_radius"] = float(cam["delta_radius"])
+        else:
+            full["radius"] = float(cam.get("radius", 1.0))
+        out.append(full)
     return tuple(out)
 
 

@@ -139,6 +139,12 @@ def prepare_row(task: RowTask, row: BatchRow) -> PreparedRow:
         return PreparedRow(row, error=error_line(e), seconds=time.perf_counter() - t0)
 
 
+def failed_result(task: RowTask, prepared: PreparedRow) -> RowResult:
+    """The result of a row that failed before reaching a worker (a bad manifest row or image)."""
+    return RowResult(row=prepared.row, status="failed", task=task.name, settings=task.settings(),
+                     error=prepared.error, seconds=prepared.seconds, finished_at=time.time())
+
+
 class RowWorker:
     """One worker: a model loaded once (``task.load``), then one call per prepared row.
 
@@ -166,20 +172,21 @@ class RowWorker:
         self.model = task.load(self.device, self.dtype)
 
     def __call__(self, prepared: PreparedRow) -> RowResult:
-        """Steps 3 and the atomic rename for one row; never raises for a bad row."""
+        """Step 3 and the atomic rename for one row; never raises for a bad row."""
         from ..utils.fileio import atomic_directory
 
+        if prepared.error is not None:
+            return failed_result(self.task, prepared)
         row = prepared.row
         t0 = time.perf_counter()
-        files, error = [], prepared.error
-        if error is None:
-            try:
-                with atomic_directory(self.out_dir / row.id, overwrite=True) as tmp:
-                    names = self.task.run(self.model, row, prepared.data or {}, tmp)
-                    files = [f"{row.id}/{n}" for n in (*names, ROW_FILE)]
-                    _write_row_file(tmp / ROW_FILE, row, self.task.name, self.settings, files)
-            except Exception as e:  # noqa: BLE001  (one row's failure, e.g. CUDA OOM, must not stop the job)
-                files, error = [], error_line(e)
+        files, error = [], None
+        try:
+            with atomic_directory(self.out_dir / row.id, overwrite=True) as tmp:
+                names = self.task.run(self.model, row, prepared.data or {}, tmp)
+                files = [f"{row.id}/{n}" for n in (*names, ROW_FILE)]
+                _write_row_file(tmp / ROW_FILE, row, self.task.name, self.settings, files)
+        except Exception as e:  # noqa: BLE001  (one row's failure, e.g. CUDA OOM, must not stop the job)
+            files, error = [], error_line(e)
         return RowResult(row=row, status="ok" if error is None else "failed", task=self.task.name,
                          settings=self.settings, files=files, error=error,
                          seconds=prepared.seconds + time.perf_counter() - t0,
