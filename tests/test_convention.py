@@ -22,10 +22,11 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
-from zero123.camera import RelativeCamera, spherical_from_world_to_cam, world_to_cam_from_spherical
+from zero123.camera import RelativeCamera, spherical_from_world_to_cams, world_to_cam_from_spherical
 from zero123.data.objects import marker_cube
-from zero123.data.views_release import ViewsReleaseDataset, pose_embedding
+from zero123.data.views_release import ViewsReleaseDataset
 from zero123.data.writer import write_views
 from zero123.render import Light, create_renderer
 from zero123.render.gl_backend import gl_available
@@ -116,19 +117,27 @@ def test_camera_change_brings_expected_side_into_view(renders, case):
 
 @pytest.mark.parametrize("case", range(len(CASES)), ids=[str(c[0]) for c in CASES])
 def test_written_matrices_give_camera_api_T(renders, case):
-    """T from the two written .npy files (SPEC 4 formula, via the dataset reader) == the camera API's T."""
+    """The T the TRAINER feeds for the written pair (view 0 -> view case + 1), and the T the dataset
+    reader returns for it, both equal the camera API's T for the user's change."""
+    from zero123.train.data import ViewSource, open_dataset
+
     root, _, cams = renders
+    t_api = cams[case].embedding()
+    # 1. the trainer's path: dataset -> ViewSource -> micro-batch, with the pair fixed
+    source = ViewSource(open_dataset(root, split="all", image_size=SIZE, seed=0, camera_embedding="relative_radius"),
+                        "relative_radius", use_cache=False)
+    batch = source.batch(lambda k, attempt=0: (0, 0, case + 1), [0])
+    torch.testing.assert_close(batch.pose[0], t_api, atol=1e-5, rtol=0)
+    # 2. the dataset reader's item for the same pair
     ds = ViewsReleaseDataset(root, split="all", image_size=SIZE)
-    cond, target = ds.load_world_to_cam("obj", 0), ds.load_world_to_cam("obj", case + 1)
-    t_files = pose_embedding(cond, target)
-    t_api = cams[case].embedding().numpy()
-    np.testing.assert_allclose(t_files, t_api, atol=1e-5)
+    ds.sample_pair = lambda index: (0, case + 1)
+    torch.testing.assert_close(ds[0]["pose"], t_api, atol=1e-5, rtol=0)
     # the file round-trip keeps float64 3x4 matrices
     raw = np.load(root / "obj" / f"{case + 1:03d}.npy")
     assert raw.dtype == np.float64 and raw.shape == (3, 4)
     # and the target camera really sits where the user asked (elevation + = up, radius ratio)
-    pc, ac, rc = spherical_from_world_to_cam(cond)
-    pt, at, rt = spherical_from_world_to_cam(target)
+    cond, target = ds.load_world_to_cam("obj", 0), ds.load_world_to_cam("obj", case + 1)
+    (pc, pt), _, (rc, rt) = (x.tolist() for x in spherical_from_world_to_cams(np.stack([cond, target])))
     change = CASES[case][0]
     assert math.degrees(pc - pt) == pytest.approx(change.get("elevation", 0.0), abs=1e-6)
     assert rt / rc == pytest.approx(change.get("radius", 1.0), abs=1e-9)

@@ -37,7 +37,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..camera import CAMERA_EMBEDDINGS, spherical_from_world_to_cam
+from ..camera import CAMERA_EMBEDDINGS, relative_pose_embedding
 
 Split = Literal["train", "val", "all"]
 SPLITS: tuple[str, ...] = ("train", "val", "all")
@@ -131,17 +131,6 @@ def split_names(names: list[str], split: Split) -> list[str]:
     return list(names)
 
 
-def pose_embedding(cond_world_to_cam: np.ndarray, target_world_to_cam: np.ndarray,
-                   camera_embedding: str = "relative_radius") -> np.ndarray:
-    """T (float32, shape (4,)) from two stored matrices, exactly as SPEC section 4:
-    ``[theta_t - theta_c, sin(phi_t - phi_c), cos(phi_t - phi_c), r_t - r_c]`` (``"relative_radius"``),
-    or with the condition's absolute polar angle in the last slot (``"cond_polar"``, Stable Zero123)."""
-    pc, ac, rc = spherical_from_world_to_cam(cond_world_to_cam)
-    pt, at, rt = spherical_from_world_to_cam(target_world_to_cam)
-    last = rt - rc if camera_embedding == "relative_radius" else pc
-    return np.array([pt - pc, math.sin(at - ac), math.cos(at - ac), last], dtype=np.float32)
-
-
 class ViewsReleaseDataset(torch.utils.data.Dataset):
     """Pairs (condition view, target view) of one object per item.
 
@@ -225,12 +214,12 @@ class ViewsReleaseDataset(torch.utils.data.Dataset):
         index = index % len(self)
         object_id = self.object_ids[index]
         cond, target = self.sample_pair(index)
-        pose = pose_embedding(self.load_world_to_cam(object_id, cond), self.load_world_to_cam(object_id, target),
-                              self.camera_embedding)
+        pose = relative_pose_embedding(self.load_world_to_cam(object_id, cond), self.load_world_to_cam(object_id, target),
+                                       self.camera_embedding)
         return {
             "image_target": self.load_image(object_id, target),
             "image_cond": self.load_image(object_id, cond),
-            "pose": torch.from_numpy(pose),
+            "pose": pose,
             "object_id": object_id,
             "cond_index": cond,
             "target_index": target,

@@ -32,7 +32,7 @@ from typing import Protocol
 import numpy as np
 from PIL import Image
 
-from ..camera import RelativeCamera, spherical_from_world_to_cam
+from ..camera import RelativeCamera, elevation_deg_from_world_to_cam
 from ..utils.fileio import atomic_save_image, atomic_write
 from . import metrics as M
 from .protocols import EXPECTED_OBJECTS, EvalProtocol, angle_label
@@ -293,8 +293,7 @@ def evaluate(
     for oid in iterator:
         targets, missing = plan[oid]
         input_full = views.load_rgb(oid, protocol.input_view)
-        polar, _, _ = spherical_from_world_to_cam(views.load_world_to_cam(oid, protocol.input_view))
-        cond_elevation = 90.0 - math.degrees(polar)
+        cond_elevation = elevation_deg_from_world_to_cam(views.load_world_to_cam(oid, protocol.input_view))
         gts = [np.asarray(views.load_rgb(oid, v, res), dtype=np.float64) / 255.0 for v, _, _ in targets]
         cameras = [c for _, c, _ in targets]
         view_results = [

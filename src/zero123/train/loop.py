@@ -421,7 +421,7 @@ def _log_samples(run_dir, step, comps, inner, ema, source, sampler, config, writ
     import numpy as np
     from PIL import Image
 
-    from ..camera import RelativeCamera
+    from ..camera import RelativeCamera, elevation_deg_from_world_to_cam
     from ..utils.fileio import atomic_save_image
     from ..utils.grid import contact_sheet
 
@@ -445,9 +445,7 @@ def _log_samples(run_dir, step, comps, inner, ema, source, sampler, config, writ
             cam = RelativeCamera.from_world_to_cam(source.world_to_cam(o, c), source.world_to_cam(o, t))
             kw = {}
             if config.model.camera_embedding == "cond_polar":
-                from .data import spherical_from_world_to_cam
-
-                kw["cond_elevation"] = 90.0 - math.degrees(spherical_from_world_to_cam(source.world_to_cam(o, c))[0])
+                kw["cond_elevation"] = elevation_deg_from_world_to_cam(source.world_to_cam(o, c))
             with torch.no_grad():
                 out = pipe(to_pil(imgs[0]), [cam], num_inference_steps=config.train.sample_steps,
                            guidance_scale=config.train.sample_guidance,
