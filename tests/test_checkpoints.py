@@ -248,8 +248,10 @@ def test_unknown_format_and_unreadable_path(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="unknown format"):
         load_components(tmp_path / "empty")
-    with pytest.raises(FileNotFoundError, match="not a local path"):
+    with pytest.raises(FileNotFoundError, match="no such file or folder"):
         load_components(tmp_path / "nope.ckpt")
+    with pytest.raises(FileNotFoundError, match="not a local path"):
+        load_components("no-such-model-name")
     torch.save({"state_dict": {"foo.weight": torch.zeros(2)}}, tmp_path / "other.ckpt")
     with pytest.raises(ValueError, match="unknown checkpoint format"):
         load_components(tmp_path / "other.ckpt")

@@ -301,9 +301,12 @@ def test_bad_arguments_raise_clear_errors(tiny_pipeline, tiny_image, kwargs, exc
         tiny_pipeline(tiny_image, **kwargs)
 
 
-@pytest.mark.parametrize("bad", ["image.png", np.zeros((4, 4, 2), np.uint8), torch.zeros(2, 8, 8), np.zeros((4, 4, 3), np.int64)])
+@pytest.mark.parametrize("bad", [123, np.zeros((4, 4, 2), np.uint8), torch.zeros(2, 8, 8), np.zeros((4, 4, 3), np.int64),
+                                 np.full((16, 16, 3), 1.5, np.float32), "missing.png"])
 def test_bad_images_rejected(tiny_pipeline, bad):
-    with pytest.raises((TypeError, ValueError), match="input_image"):
+    """Through zero123.image_io: out-of-range floats are an error (as everywhere), a missing path is
+    FileNotFoundError, each message names input_image."""
+    with pytest.raises((TypeError, ValueError, FileNotFoundError), match="input_image"):
         tiny_pipeline(bad, {"azimuth": 0.0}, num_inference_steps=STEPS)
 
 

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from zero123.preprocess import MissingDependencyError, composite_on_white, preprocess_image
+from zero123.image_io import composite_on_white
+from zero123.preprocess import MissingDependencyError, preprocess_image
 
 
 def rgba_object(size=(120, 80), box=(30, 20, 70, 40), colour=(200, 30, 40)):

@@ -284,13 +284,7 @@ class RelativeCamera:
                     "camera_embedding='cond_polar' (Stable Zero123) needs the input view's elevation: "
                     "pass cond_elevation=<degrees above the equator>"
                 )
-            cond_elevation = _finite("cond_elevation", cond_elevation)
-            if not -90.0 <= cond_elevation <= 90.0:
-                raise ValueError(
-                    f"cond_elevation is the input view's absolute elevation in degrees and must be in [-90, 90], "
-                    f"got {cond_elevation}"
-                )
-            last = math.radians(90.0 - cond_elevation)
+            last = math.radians(90.0 - check_cond_elevation(cond_elevation))
         else:
             raise ValueError(f"camera embedding kind must be one of {CAMERA_EMBEDDINGS}, got {kind!r}")
         return pose_vector(
@@ -302,6 +296,24 @@ class RelativeCamera:
     def apply_to_spherical(self, polar: float, azimuth: float, radius: float) -> tuple[float, float, float]:
         """Target (polar, azimuth, radius) in radians/world units for an input camera at the given ones."""
         return polar + self.d_polar, _wrap_angle(azimuth + self.d_azimuth), radius + self.d_radius
+
+
+def check_cond_elevation(cond_elevation: float | None) -> float | None:
+    """``None``, or the input view's absolute elevation in degrees (+ = above the equator) checked
+    to be a finite number in [-90, 90]. Checked whenever it is given, whatever the model's embedding.
+
+    >>> check_cond_elevation(30), check_cond_elevation(None)
+    (30.0, None)
+    """
+    if cond_elevation is None:
+        return None
+    if isinstance(cond_elevation, bool) or not isinstance(cond_elevation, (numbers.Real, np.floating, np.integer)) \
+            or not math.isfinite(float(cond_elevation)) or not -90.0 <= float(cond_elevation) <= 90.0:
+        raise ValueError(
+            f"cond_elevation is the input view's absolute elevation in degrees and must be a finite number in [-90, 90], "
+            f"got {cond_elevation!r}"
+        )
+    return float(cond_elevation)
 
 
 def parse_cameras(

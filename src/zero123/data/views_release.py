@@ -38,6 +38,7 @@ import torch
 from PIL import Image
 
 from ..camera import CAMERA_EMBEDDINGS, relative_pose_embedding
+from ..image_io import composite_on_white, load_image
 
 Split = Literal["train", "val", "all"]
 SPLITS: tuple[str, ...] = ("train", "val", "all")
@@ -174,18 +175,11 @@ class ViewsReleaseDataset(torch.utils.data.Dataset):
         return self._num_views[object_id]
 
     def load_image(self, object_id: str, view_index: int) -> torch.Tensor:
-        """``(3, H, W)`` float32 in [-1, 1]: alpha == 0 -> white (no blending), resized to ``image_size``."""
+        """``(3, H, W)`` float32 in [-1, 1]: read with :func:`zero123.image_io.load_image`, alpha == 0 ->
+        white with no blending (:func:`~zero123.image_io.composite_on_white` with ``blend=False``),
+        resized (bilinear) to ``image_size``."""
         path = self.root / object_id / f"{view_index:03d}.png"
-        try:
-            with Image.open(path) as im:
-                rgba = np.array(im.convert("RGBA"))
-        except FileNotFoundError:
-            raise FileNotFoundError(f"view image {str(path)!r} does not exist") from None
-        except OSError as e:
-            raise ValueError(f"view image {str(path)!r} cannot be read: {e}") from e
-        rgb = rgba[..., :3].copy()
-        rgb[rgba[..., 3] == 0] = 255
-        img = Image.fromarray(rgb)
+        img = composite_on_white(load_image(path, name="view image"), blend=False)
         if img.size != (self.image_size, self.image_size):
             img = img.resize((self.image_size, self.image_size), Image.Resampling.BILINEAR)
         arr = torch.from_numpy(np.asarray(img, dtype=np.float32)).permute(2, 0, 1)

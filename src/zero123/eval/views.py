@@ -27,7 +27,7 @@ import numpy as np
 from PIL import Image
 
 from ..data.views_release import SPLITS, Split, list_objects, object_views, split_names
-from ..preprocess import composite_on_white
+from ..image_io import composite_on_white, load_image
 
 __all__ = ["SPLITS", "Split", "ViewsFolder", "split_object_ids"]
 
@@ -82,12 +82,7 @@ class ViewsFolder:
         """View ``view`` as an RGB PIL image, alpha blended over white, resized to ``resolution``
         (square, antialiased bicubic) when given."""
         path = self._path(object_id, view, "png")
-        try:
-            with Image.open(path) as im:
-                im.load()
-                rgb = composite_on_white(im)
-        except OSError as exc:
-            raise ValueError(f"data: cannot read image {path}: {exc}") from None
+        rgb = composite_on_white(load_image(path, name="data: view image"))
         if resolution is not None and rgb.size != (resolution, resolution):
             rgb = rgb.resize((resolution, resolution), Image.Resampling.BICUBIC)
         return rgb
