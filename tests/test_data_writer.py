@@ -110,6 +110,18 @@ def test_cli_renders_and_reports_errors(tmp_path):
     assert res.exit_code == 2 and "no mesh files" in res.output
 
 
+def test_cli_exits_non_zero_when_every_object_failed(tmp_path):
+    """Before: exit 0 with 'rendered 0 ... failed 2'. Now: a one-line error naming the first failure."""
+    (tmp_path / "in").mkdir()
+    for name in ("a.obj", "b.obj"):
+        (tmp_path / "in" / name).write_text("this is not a mesh\n")
+    res = CliRunner().invoke(app, ["render-dataset", "--meshes", str(tmp_path / "in"), "-o", str(tmp_path / "out"),
+                                   "--views", "2", "--size", "32", "--backend", BACKEND, "--no-progress"])
+    assert res.exit_code == 1, res.output
+    assert "error: every object failed (2)" in res.stderr and "first error" in res.stderr
+    assert json.loads((tmp_path / "out" / "valid_paths.json").read_text()) == []
+
+
 @pytest.mark.slow
 def test_two_workers_match_one(tmp_path):
     """--workers 2 (spawned processes) writes the same files as one worker."""

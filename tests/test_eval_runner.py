@@ -277,3 +277,35 @@ def test_render_testset_cli_object_complexity(tmp_path):
     r = runner.invoke(app, ["eval", "render-testset", "-o", str(tmp_path / "bad"), "--count", "1",
                             "--texture-probability", "2"])
     assert r.exit_code == 2 and "texture_probability" in r.output and not (tmp_path / "bad" / "heldout_000000").exists()
+
+
+def test_evaluate_reports_progress_per_object_and_denoising_step(tmp_path, tiny_pipeline, capsys):
+    """`eval nvs` was silent for minutes: evaluate() now shows objects and, for a predictor with an
+    ``on_step`` slot (PipelinePredictor), its denoising steps; the slot is restored afterwards."""
+    from zero123.eval import PipelinePredictor
+
+    steps = []
+    pred = PipelinePredictor(tiny_pipeline, num_inference_steps=3, name="model", on_step=lambda d, t: steps.append((d, t)))
+    pred(Image.new("RGB", (32, 32)), [world_cam_change()], cond_elevation=0.0, seed=0)
+    assert steps == [(1, 3), (2, 3), (3, 3)]  # S = 3: grid 1, 334, 667, 1000 without its last entry
+
+    class Stepping:
+        name, on_step, seen = "model", None, []
+
+        def __call__(self, input_image, cameras, *, cond_elevation, seed):
+            self.seen.append(callable(self.on_step))
+            self.on_step(1, 1)
+            return [np.asarray(input_image, dtype=np.float64) / 255.0 for _ in cameras]
+
+    data = make_views_release(tmp_path / "d", n_objects=2)
+    stepping = Stepping()
+    evaluate(ViewsFolder(data, "all"), _proto(targets=(2,)), stepping, None, progress=True)
+    assert stepping.seen == [True, True] and stepping.on_step is None
+    err = capsys.readouterr().err
+    assert "objects" in err and "denoising" in err
+
+
+def world_cam_change():
+    from zero123.camera import RelativeCamera
+
+    return RelativeCamera.from_degrees(azimuth=30.0)

@@ -125,3 +125,16 @@ def test_accepts_paths_and_arrays(tmp_path):
 def test_composite_on_white_blends():
     im = Image.new("RGBA", (8, 8), (0, 0, 0, 128))
     assert composite_on_white(im).getpixel((0, 0)) == (127, 127, 127)
+
+
+@pytest.mark.parametrize("image,method,suggested,not_suggested", [
+    (Image.new("RGB", (64, 64), (30, 30, 30)), "threshold", "'grabcut'", "'threshold'"),
+    (Image.new("RGB", (64, 64), (30, 30, 30)), "grabcut", "'threshold'", "'grabcut'"),
+    (Image.new("RGBA", (64, 64), (255, 0, 0, 0)), "auto", "'threshold'", "'alpha'"),
+])
+def test_no_foreground_suggests_another_method(image, method, suggested, not_suggested):
+    """Before: 'try another method (e.g. method='grabcut')' even when GrabCut was what failed."""
+    with pytest.raises(ValueError, match="no foreground") as e:
+        preprocess_image(image, method=method)
+    advice = str(e.value).split("try another method")[1]
+    assert suggested in advice and not_suggested not in advice

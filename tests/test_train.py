@@ -403,3 +403,70 @@ def test_min_snr_weights_for_v_prediction_weigh_the_x0_error_like_epsilon():
     torch.testing.assert_close(x0_v, snr.clamp(max=5.0), rtol=1e-5, atol=1e-8)
     with pytest.raises(ValueError, match="prediction_type"):
         min_snr_weights(a, t, 5.0, "sample")
+
+
+# --------------------------------------------------------------------------- a new user's friction (issue 10)
+def test_failed_start_writes_nothing_and_a_corrected_rerun_works(tmp_path, views):
+    """Bad data: refused before RUN_DIR/config.yaml is written. A start that fails after it (the model
+    to fine-tune is missing) leaves no run behind: the corrected command runs, with or without --resume."""
+    run = tmp_path / "run"
+    r = run_cli("train", "--data", tmp_path / "no-data", "--config", tiny_config(tmp_path), "--out", run, "--no-progress")
+    assert r.exit_code == 2 and "no such dataset folder" in r.output, r.output
+    assert not (run / "config.yaml").exists()
+    bad = tiny_config(tmp_path, "bad.yaml", model={"init": "zero123", "init_path": str(tmp_path / "missing-model")},
+                      train={"train_image_encoder": False})
+    r = run_cli("train", "--data", views, "--config", bad, "--out", run, "--no-progress")
+    assert r.exit_code == 2 and "no such file or folder" in r.output, r.output
+    good = tiny_config(tmp_path, "good.yaml", train={"max_steps": 1})
+    r = run_cli("train", "--data", views, "--config", good, "--out", run, "--resume", "--no-progress")
+    assert r.exit_code == 0, r.output
+    assert Config.load(run / "config.yaml") == Config.load(good)
+
+
+def test_interrupted_vae_stage_resumes_to_the_same_vae(tmp_path, views):
+    """A signal in the VAE stage saves its progress; resuming gives the VAE an uninterrupted stage gives."""
+    from zero123.models.factory import build_components
+    from zero123.train.config import VAEStageConfig
+    from zero123.train.data import ViewSource, open_dataset
+    from zero123.train.vae_stage import train_vae
+
+    cfg = VAEStageConfig(steps=4, batch_size=2, log_every=100)
+    ds = open_dataset(views, split="all", image_size=32, seed=0, camera_embedding="relative_radius")
+    quiet = dict(seed=0, log=lambda m: None)
+    straight = build_components("tiny", seed=0)["vae"]
+    assert train_vae(straight, ViewSource(ds, "relative_radius", use_cache=True), cfg, **quiet) is not None
+    resumed = build_components("tiny", seed=0)["vae"]
+    calls = iter(range(100))
+    state = tmp_path / "vae_stage"
+    stopped = train_vae(resumed, ViewSource(ds, "relative_radius", use_cache=True), cfg, state_dir=state,
+                        should_stop=lambda: next(calls) >= 2, **quiet)
+    assert stopped is None and (state / "state.json").is_file()
+    assert json.loads((state / "state.json").read_text())["step"] == 2
+    assert train_vae(resumed, ViewSource(ds, "relative_radius", use_cache=True), cfg, state_dir=state, **quiet) is not None
+    for (k, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
+        torch.testing.assert_close(a, b, atol=0, rtol=0, msg=k)
+    assert straight.config.scaling_factor == resumed.config.scaling_factor
+
+
+def test_export_of_an_unfinished_run_says_what_to_do(tmp_path, views):
+    run = tmp_path / "run"
+    run.mkdir()
+    r = run_cli("export", run, tmp_path / "m")
+    assert r.exit_code == 2 and "not a training run folder" in r.output
+    Config.load(tiny_config(tmp_path)).save(run / "config.yaml")
+    (run / "vae_stage").mkdir()
+    r = run_cli("export", run, tmp_path / "m")
+    assert r.exit_code == 2 and "stopped before its first checkpoint" in r.output and "--resume" in r.output, r.output
+    (run / "base").mkdir()
+    r = run_cli("export", run, tmp_path / "m")
+    assert r.exit_code == 2 and "no checkpoint yet" in r.output and "--resume" in r.output, r.output
+
+
+def test_a_run_folder_as_model_says_export_it_first(tmp_path, views, tiny_image):
+    run = tmp_path / "run"
+    assert run_cli("train", "--data", views, "--config", tiny_config(tmp_path, train={"max_steps": 1}), "--out", run,
+                   "--no-progress").exit_code == 0
+    image = tmp_path / "in.png"
+    tiny_image.save(image)
+    r = run_cli("nvs", image, "--model", run, "--device", "cpu", "-o", tmp_path / "views")
+    assert r.exit_code == 2 and "is a training run" in r.output and f"zero123 export {run}" in r.output, r.output

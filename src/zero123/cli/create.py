@@ -41,7 +41,7 @@ def create_random_model(
 
 
 def create_random(
-    output: Annotated[Path, typer.Argument(help="Folder to create.")],
+    out: Annotated[Path, typer.Argument(help="Folder to create.")],
     preset: Annotated[str, typer.Option(help="Architecture preset: tiny (tests), small, or full (the released ~1.2B-parameter layout).")] = "tiny",
     seed: Annotated[int, typer.Option(help="Seed of the random initialisation.")] = 0,
     camera_embedding: Annotated[str, typer.Option(help="relative_radius (Zero-1-to-3) or cond_polar (Stable Zero123).")] = "relative_radius",
@@ -50,7 +50,7 @@ def create_random(
     as_json: JsonOption = False,
 ) -> None:
     """Write a randomly initialised Zero123 model folder (for tests and development, not for use)."""
-    report = create_random_model(output, preset=preset, seed=seed, camera_embedding=camera_embedding, overwrite=overwrite)
+    report = create_random_model(out, preset=preset, seed=seed, camera_embedding=camera_embedding, overwrite=overwrite)
     if as_json:
         from ._common import print_json
 
