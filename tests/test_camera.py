@@ -1,4 +1,4 @@
-"""Camera conventions (SPEC section 4). Each convention is pinned with an input that would fool the
+"""Camera conventions (docs/conventions.md, Cameras). Each convention is pinned with an input that would fool the
 wrong one (kornia style): asymmetric angles so a sign flip of d_polar, of d_azimuth or of d_radius,
 or using ``t`` instead of ``-R^T t`` as the camera centre, gives a different T."""
 
@@ -36,13 +36,13 @@ def assert_T(cam, expected, **kw):
 
 # ---------------------------------------------------------------------- seed API / from_degrees
 def test_seed_api_dict_hand_values():
-    """Seed API: +elevation moves the camera UP, so d_polar = -elevation (SPEC 4: +d_polar = down);
+    """Seed API: +elevation moves the camera UP, so d_polar = -elevation (docs/conventions.md, Cameras: +d_polar = down);
     +azimuth = zero123 +d_azimuth; radius is a ratio -> d_radius = input_distance * (ratio - 1).
     Elevation 20 / azimuth 30 / ratio 1.2: a polar-vs-elevation mix-up gives +0.349, an azimuth
     flip gives sin = -0.5, a ratio used raw gives 1.2 or 0.2."""
     (cam,) = parse_cameras({"azimuth": 30.0, "elevation": 20.0, "radius": 1.2})
     assert_T(cam, [-D(20), 0.5, math.cos(D(30)), DEFAULT_INPUT_DISTANCE * 0.2])
-    assert DEFAULT_INPUT_DISTANCE == 1.85  # middle of the training range [1.5, 2.2] (SPEC 6)
+    assert DEFAULT_INPUT_DISTANCE == 1.85  # middle of the training range [1.5, 2.2] (docs/conventions.md, Dataset layout)
     np.testing.assert_allclose(T(cam)[3], 0.37, atol=1e-6)
 
 
@@ -58,7 +58,7 @@ def test_from_degrees_defaults_and_delta_radius():
 
 
 def test_demo_presets_match_spec():
-    """SPEC 4 demo presets: 'above' = polar -90 (elevation +90), 'below' = +90, 'left' = azimuth -90."""
+    """docs/conventions.md, Cameras demo presets: 'above' = polar -90 (elevation +90), 'below' = +90, 'left' = azimuth -90."""
     assert RelativeCamera.from_degrees(elevation=90).d_polar == pytest.approx(-math.pi / 2)
     assert RelativeCamera.from_degrees(elevation=-90).d_polar == pytest.approx(math.pi / 2)
     assert T(RelativeCamera.from_degrees(azimuth=-90))[1] == pytest.approx(-1.0)
@@ -91,7 +91,7 @@ def test_elevation_beyond_90_warns():
 
 # ---------------------------------------------------------------------- world-to-cam matrices
 def test_from_world_to_cam_with_generated_matrices():
-    """Cond at polar 60, azimuth 10, r 1.8; target at polar 100, azimuth 40, r 2.0 (SPEC 4):
+    """Cond at polar 60, azimuth 10, r 1.8; target at polar 100, azimuth 40, r 2.0 (docs/conventions.md, Cameras):
     T = [+40 deg (camera moved DOWN), sin 30, cos 30, +0.2]."""
     cond = world_to_cam_from_spherical(D(60), D(10), 1.8)
     target = world_to_cam_from_spherical(D(100), D(40), 2.0)
@@ -134,7 +134,7 @@ def test_from_world_to_cam_with_hand_built_matrices():
 
 @pytest.mark.parametrize("polar,azimuth", [(D(90), 0.0), (D(60), D(135)), (D(120), D(-100)), (D(5), D(30))])
 def test_world_to_cam_looks_at_origin_with_z_up(polar, azimuth):
-    """SPEC 4: the camera looks along its -Z at the origin; image +Y is the projection of world +Z."""
+    """docs/conventions.md, Cameras: the camera looks along its -Z at the origin; image +Y is the projection of world +Z."""
     m = world_to_cam_from_spherical(polar, azimuth, 1.7)
     rot, t = m[:, :3], m[:, 3]
     np.testing.assert_allclose(rot @ rot.T, np.eye(3), atol=1e-12)
@@ -218,12 +218,12 @@ def test_from_kiui():
 
 def test_from_stable_dreamfusion():
     """stable-dreamfusion: polar from its +Y up axis goes into d_polar; it feeds sin(-d_az), so
-    its +30 azimuth reaches the model as sin = -0.5 (SPEC 4)."""
+    its +30 azimuth reaches the model as sin = -0.5 (docs/conventions.md, Cameras)."""
     assert_T(RelativeCamera.from_stable_dreamfusion(15, 30, -0.2), [D(15), -0.5, math.cos(D(30)), -0.2])
 
 
 def test_cond_polar_embedding_for_stable_zero123():
-    """Stable Zero123: 4th slot = deg2rad(90 - input elevation), NOT d_radius (SPEC 4).
+    """Stable Zero123: 4th slot = deg2rad(90 - input elevation), NOT d_radius (docs/conventions.md, Cameras).
     Input elevation 30 -> 60 deg = 1.0472 rad; a d_radius of 0.3 must not leak in."""
     cam = RelativeCamera.from_degrees(azimuth=30, elevation=10, delta_radius=0.3)
     assert_T(cam, [-D(10), 0.5, math.cos(D(30)), D(60)], kind="cond_polar", cond_elevation=30)

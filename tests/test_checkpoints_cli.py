@@ -1,4 +1,4 @@
-"""``zero123 convert`` / ``zero123 info`` and name resolution through the local HF cache (SPEC section 8).
+"""``zero123 convert`` / ``zero123 info`` and name resolution through the local HF cache (docs/conventions.md, Checkpoint formats).
 Nothing here touches the network: lookups run with ``local_files_only=True`` or a fake cache."""
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def test_info_reports_format_counts_ema_dtype(ldm_file, weights):
     assert r.exit_code == 0, r.output
     d = json.loads(r.output)
     assert d["format"] == "ldm" and d["ema"] == "present" and d["camera_embedding"] == "cond_polar"
-    assert d["in_channels"] == 8 and d["prediction_type"] == "epsilon"  # every original file is eps (SPEC 3)
+    assert d["in_channels"] == 8 and d["prediction_type"] == "epsilon"  # every original file is eps (docs/conventions.md, Sampling)
     assert d["components"]["unet"]["parameters"] == sum(p.numel() for p in weights["unet"].parameters())
     assert d["components"]["vae"]["dtype"] == "float32"
     table = runner.invoke(app, ["info", str(ldm_file), "--config-overrides", json.dumps(TINY_OVERRIDES)])

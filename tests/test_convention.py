@@ -1,4 +1,4 @@
-"""The camera convention end to end (issue 4 item 6; SPEC section 4).
+"""The camera convention end to end (issue 4 item 6; docs/conventions.md, Cameras).
 
 A cube with a coloured plate on each side (+X red, -X green, +Y blue, -Y yellow, +Z magenta,
 -Z cyan) is rendered at a condition pose; each user-facing camera change goes through
@@ -9,7 +9,7 @@ Hand derivation of the expectations, condition camera at polar 60, azimuth 20, d
 its direction is (sin60 cos20, sin60 sin20, cos60) = (0.81, 0.30, 0.50), so +X (red) faces it
 most, +Y (blue) a little, from the image's RIGHT (camera right = forward x up = (-0.34, 0.94, 0)),
 and the top (magenta) is in the upper half of the image. +azimuth is counter-clockwise seen from
-+Z (SPEC 4): azimuth +90 -> direction (-0.30, 0.81, 0.5): blue; -90 -> (0.30, -0.81, 0.5):
++Z (docs/conventions.md, Cameras): azimuth +90 -> direction (-0.30, 0.81, 0.5): blue; -90 -> (0.30, -0.81, 0.5):
 yellow; 180 -> (-0.81, -0.30, 0.5): green. Elevation +30 (camera UP, d_polar = -30 deg) -> polar 30:
 the top (magenta) dominates; elevation -30 -> polar 90 (equator): the top is seen edge-on.
 Radius ratio 1.2 shrinks the object's image area by about 1/1.2^2. A mirrored renderer or a
@@ -85,7 +85,7 @@ def renders(request, tmp_path_factory):
 
 
 def test_condition_view_orientation(renders):
-    """SPEC 4: +Y (blue) appears on the image right, the top (magenta) in the upper half; no -Y, -X."""
+    """docs/conventions.md, Cameras: +Y (blue) appears on the image right, the top (magenta) in the upper half; no -Y, -X."""
     _, images, _ = renders
     img = images[0]
     c = _counts(img)
@@ -144,7 +144,7 @@ def test_written_matrices_give_camera_api_T(renders, case):
 
 
 def test_written_matrices_look_at_origin_with_y_up(renders):
-    """Every written matrix: rotation orthonormal (det +1), -Z looks at the origin, +Y is up (SPEC 4)."""
+    """Every written matrix: rotation orthonormal (det +1), -Z looks at the origin, +Y is up (docs/conventions.md, Cameras)."""
     root, _, _ = renders
     for path in sorted((root / "obj").glob("*.npy")):
         m = np.load(path)

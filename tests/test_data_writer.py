@@ -1,4 +1,4 @@
-"""Dataset writer and `zero123 render-dataset` (issue 4 items 4 and 8; SPEC section 6 layout)."""
+"""Dataset writer and `zero123 render-dataset` (issue 4 items 4 and 8; docs/conventions.md, Dataset layout)."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def test_writes_views_release_layout(tmp_path):
     m = np.load(folder / "000.npy")
     assert m.dtype == np.float64 and m.shape == (3, 4)
     dist = np.linalg.norm(-m[:, :3].T @ m[:, 3])
-    assert 1.5 <= dist <= 2.2  # SPEC 6 camera distance range
+    assert 1.5 <= dist <= 2.2  # the camera distance range (docs/conventions.md, Dataset layout)
     assert len(ViewsReleaseDataset(tmp_path, split="all", image_size=32)) == 3
 
 

@@ -1,6 +1,5 @@
 """Image loading: bad inputs give clear errors, every pixel format becomes 8-bit RGB/RGBA, huge
-images are downscaled without being decoded at full size (issue 2, item 7; SPEC section 5 feeds
-on the result)."""
+images are downscaled without being decoded at full size (issue 2, item 7; docs/conventions.md, Images)."""
 
 from __future__ import annotations
 

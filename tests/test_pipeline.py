@@ -1,4 +1,4 @@
-"""Zero123Pipeline on tiny random models: numerics of SPEC sections 2-3, batching, I/O, save/load."""
+"""Zero123Pipeline on tiny random models: numerics of docs/conventions.md, Conditioning and Sampling, batching, I/O, save/load."""
 
 from __future__ import annotations
 
@@ -84,7 +84,7 @@ class _Recorder:
 
 
 def test_recording_unet_channel_order_unscaled_concat_and_zero_uncond(tiny_pipeline, tiny_image):
-    """SPEC 1-2: channels [noisy (0-3), concat (4-7)]; concat = VAE mode NOT scaled by 0.18215;
+    """docs/conventions.md, Network and Conditioning: channels [noisy (0-3), concat (4-7)]; concat = VAE mode NOT scaled by 0.18215;
     uncond = zero token after cc_projection AND zero concat latent; image encoded once."""
     pipe = tiny_pipeline
     views = [{"azimuth": 30.0}, {"azimuth": 120.0, "elevation": -10.0}]
@@ -181,7 +181,7 @@ def _bicubic_matrix(n_in, n_out):
 
 @pytest.mark.parametrize("size_in,size_out", [(64, 32), (256, 224)])
 def test_clip_preprocess_matches_first_principles(size_in, size_out):
-    """SPEC 2: bicubic, align_corners=True, no antialias, no centre crop, [0,1], OpenAI mean/std."""
+    """docs/conventions.md, Conditioning: bicubic, align_corners=True, no antialias, no centre crop, [0,1], OpenAI mean/std."""
     fake = SimpleNamespace(image_encoder=SimpleNamespace(config=SimpleNamespace(image_size=size_out)))
     x = torch.rand(2, 3, size_in, size_in, generator=torch.Generator().manual_seed(0)) * 2 - 1
     ours = Zero123Pipeline.clip_preprocess(fake, x.double())

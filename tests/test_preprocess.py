@@ -1,4 +1,4 @@
-"""Demo preprocessing (SPEC section 5): hard mask (alpha > 127), white background, crop to the
+"""Demo preprocessing (docs/conventions.md, Preprocessing): hard mask (alpha > 127), white background, crop to the
 mask's box, longest side fitted to 200 of 256 (issue 2; ``upscale=False`` = the original's
 downscale-only rule), centred; deterministic; a clear error when there is no foreground."""
 
@@ -35,7 +35,7 @@ def test_alpha_crop_fit_centre():
 
 
 def test_hard_mask_threshold_127():
-    """SPEC 5: alpha > 127 is foreground, <= 127 background (no blending of partial alpha)."""
+    """docs/conventions.md, Preprocessing: alpha > 127 is foreground, <= 127 background (no blending of partial alpha)."""
     im = Image.new("RGBA", (64, 64), (0, 0, 0, 0))
     im.paste((10, 20, 30, 128), (10, 10, 30, 30))  # 128: foreground
     im.paste((10, 20, 30, 127), (40, 40, 60, 60))  # 127: background

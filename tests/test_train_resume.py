@@ -1,5 +1,5 @@
 """Nothing lost (issue 5 item 2): exact resume, atomic checkpoints under a full disk, SIGTERM, and
-`accelerate launch --num_processes 2` on CPU (item 4). SPEC section 7 (EMA, optimizer) state is
+`accelerate launch --num_processes 2` on CPU (item 4). docs/conventions.md, Training recipe (EMA, optimizer) state is
 part of what must survive."""
 
 from __future__ import annotations

@@ -1,6 +1,9 @@
 """Cameras: the relative camera Zero-1-to-3 is conditioned on, and converters between conventions.
 
-Facts implemented here are in ``SPEC.md`` section 4.
+The convention in full, with the conventions of other codebases: ``docs/conventions.md``, "Cameras".
+This module is the camera core: the one place T (:func:`pose_vector`) and the pinhole focal length
+(:func:`focal_length_px`) are written; the pipeline, the trainer, the dataset reader, evaluation,
+the test sets and both renderers go through the functions below, and so must every new caller.
 
 World frame: z-up (Blender). Objects sit at the origin; cameras look at the origin.
 
@@ -39,9 +42,9 @@ CameraEmbedding = Literal["relative_radius", "cond_polar"]
 CAMERA_EMBEDDINGS: tuple[str, ...] = ("relative_radius", "cond_polar")
 
 #: Nominal distance of the input camera from the object, used to turn a radius *ratio* into
-#: zero123's ``d_radius``. The middle of the training range [1.5, 2.2] (SPEC section 6).
+#: zero123's ``d_radius``. The middle of the training range [1.5, 2.2] (docs/conventions.md, Dataset layout).
 DEFAULT_INPUT_DISTANCE = 1.85
-#: Training distribution limits (SPEC section 4).
+#: Training distribution limits (docs/conventions.md, Cameras).
 TRAIN_D_RADIUS_RANGE = (-0.7, 0.7)
 TRAIN_DISTANCE_RANGE = (1.5, 2.2)
 

@@ -1,6 +1,6 @@
 """``Zero123Pipeline``: novel views of an object from one image and a camera change.
 
-Numerics follow the original Zero-1-to-3 release (SPEC sections 2-3):
+Numerics follow the original Zero-1-to-3 release (docs/conventions.md, Conditioning and Sampling):
 
 * CLIP preprocessing: image in [-1, 1] -> bicubic resize to the encoder's ``image_size`` with
   ``align_corners=True``, no antialias, no centre crop -> [0, 1] -> OpenAI mean/std.
@@ -34,7 +34,7 @@ from .camera import RelativeCamera, check_cond_elevation, embed_cameras, parse_c
 from .models.cc_projection import CCProjection  # noqa: F401  (diffusers loads only imported modules)
 from .schedule import TIMESTEP_SPACINGS, TimestepSpacing, set_timesteps
 
-#: OpenAI CLIP normalisation (SPEC section 2).
+#: OpenAI CLIP normalisation (docs/conventions.md, Conditioning).
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
@@ -82,7 +82,7 @@ class Zero123Pipeline(DiffusionPipeline):
         vae: ``AutoencoderKL`` (SD KL-f8); ``config.sample_size`` is the image resolution.
         image_encoder: ``CLIPVisionModelWithProjection``; ``config.image_size`` is the CLIP input size.
         unet: ``UNet2DConditionModel`` with 8 input channels ``[noisy latent, concat latent]``.
-        scheduler: a ``DDIMScheduler`` (SPEC section 3); other schedulers need
+        scheduler: a ``DDIMScheduler`` (docs/conventions.md, Sampling); other schedulers need
             ``timestep_spacing="diffusers"``.
         cc_projection: :class:`zero123.CCProjection`; its ``config.camera_embedding`` says what
             the 4th slot of T holds.
@@ -163,7 +163,7 @@ class Zero123Pipeline(DiffusionPipeline):
 
     # ------------------------------------------------------------------ seams
     def clip_preprocess(self, images: torch.Tensor) -> torch.Tensor:
-        """CLIP input from images in [-1, 1] (SPEC section 2).
+        """CLIP input from images in [-1, 1] (docs/conventions.md, Conditioning).
 
         Args:
             images: ``(B, 3, H, W)`` in [-1, 1].
@@ -281,7 +281,7 @@ class Zero123Pipeline(DiffusionPipeline):
         t = t.expand(b) if t.ndim == 0 else t
         do_cfg = guidance_scale != 1.0
         if do_cfg:
-            # uncond first: zero token after the projection and zero concat latent (SPEC section 2)
+            # uncond first: zero token after the projection and zero concat latent (docs/conventions.md, Conditioning)
             unet_in = torch.cat([torch.cat([noisy, torch.zeros_like(concat)], 1), torch.cat([noisy, concat], 1)])
             context = torch.cat([torch.zeros_like(tokens), tokens])
             t = torch.cat([t, t])
@@ -388,7 +388,7 @@ class Zero123Pipeline(DiffusionPipeline):
             camera_params: one dict ``{"azimuth": deg, "elevation": deg, "radius": ratio}`` (or
                 ``"delta_radius"``) or a list of them; +elevation moves the camera up.
             cameras: typed alternative to ``camera_params`` (one or a list of :class:`RelativeCamera`).
-            num_inference_steps: S; with ``timestep_spacing="original"`` S = 50 runs 49 steps (SPEC section 3).
+            num_inference_steps: S; with ``timestep_spacing="original"`` S = 50 runs 49 steps (docs/conventions.md, Sampling).
             guidance_scale: classifier-free guidance scale (3.0 as the original demo); 1.0 skips
                 the unconditional branch.
             eta: DDIM eta (1.0 = the original demo's stochastic sampler).

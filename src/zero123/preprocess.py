@@ -1,4 +1,4 @@
-"""Image preprocessing as the official demo did it (SPEC section 5): pure functions."""
+"""Image preprocessing as the official demo did it (docs/conventions.md, Preprocessing): pure functions."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from .image_io import composite_on_white, load_image
 # ---------------------------------------------------------------------- demo preprocessing
 PreprocessMethod = Literal["auto", "alpha", "threshold", "grabcut", "rembg"]
 PREPROCESS_METHODS: tuple[str, ...] = ("auto", "alpha", "threshold", "grabcut", "rembg")
-#: Hard-mask threshold on alpha (SPEC section 5: alpha > 127 is foreground).
+#: Hard-mask threshold on alpha (docs/conventions.md, Preprocessing: alpha > 127 is foreground).
 ALPHA_THRESHOLD = 127
 #: Longest side GrabCut works at; larger inputs are segmented on a downscaled copy.
 _GRABCUT_MAX_SIDE = 512
@@ -64,7 +64,7 @@ def preprocess_image(
     threshold: float = 30.0,
     grabcut_iterations: int = 5,
 ) -> PreprocessResult:
-    """Cut the object out, centre it and fit it on a white square canvas (SPEC section 5).
+    """Cut the object out, centre it and fit it on a white square canvas (docs/conventions.md, Preprocessing).
 
     Steps: 1. segment (hard mask); 2. background to white; 3. crop to the mask's bounding box;
     4. resize so the longest side is ``object_size`` (aspect kept); 5. paste centred on a white

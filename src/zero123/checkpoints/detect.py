@@ -1,4 +1,4 @@
-"""Which checkpoint format is this? (SPEC section 8)
+"""Which checkpoint format is this? (docs/conventions.md, Checkpoint formats)
 
 =================  ==================================================================
 ``"zero123"``      our own folder: ``model_index.json`` ``_class_name`` ``Zero123Pipeline``

@@ -1,4 +1,4 @@
-"""Loading diffusers-style folders without remote code (SPEC section 8.2 and 8.3).
+"""Loading diffusers-style folders without remote code (docs/conventions.md, Checkpoint formats).
 
 Both community layouts keep standard ``unet``, ``vae`` and ``image_encoder`` subfolders (loaded
 with the diffusers / transformers classes directly, ``.bin`` or safetensors) and differ only in

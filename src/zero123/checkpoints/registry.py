@@ -1,4 +1,4 @@
-"""Known checkpoint names -> where the weights live (SPEC section 8).
+"""Known checkpoint names -> where the weights live (docs/conventions.md, Checkpoint formats).
 
 A name resolves to a local path: an existing path is used as is; a known name or repository id is
 looked up in the local Hugging Face cache first; only when it is absent there and downloads are
@@ -37,7 +37,7 @@ _MIT = "MIT (Zero-1-to-3 release, cvlab-columbia/zero123)"
 _STABLE = "Stability AI Non-Commercial Research Community License (non-commercial use only)"
 
 KNOWN: dict[str, KnownCheckpoint] = {
-    # original Lightning files (SPEC section 8.1)
+    # original Lightning files (docs/conventions.md, Checkpoint formats)
     "zero123-105000": KnownCheckpoint(_COLUMBIA, "105000.ckpt", "about 15.5 GB", _MIT, "relative_radius", "ldm"),
     "zero123-165000": KnownCheckpoint(_COLUMBIA, "165000.ckpt", "about 15.5 GB", _MIT, "relative_radius", "ldm"),
     "zero123-230000": KnownCheckpoint(_COLUMBIA, "230000.ckpt", "about 15.5 GB", _MIT, "relative_radius", "ldm"),
@@ -46,12 +46,12 @@ KNOWN: dict[str, KnownCheckpoint] = {
     "stable-zero123": KnownCheckpoint(
         "stabilityai/stable-zero123", "stable_zero123.ckpt", "about 8.6 GB", _STABLE, "cond_polar", "ldm"
     ),
-    # diffusers layout A (SPEC section 8.2)
+    # diffusers layout A (docs/conventions.md, Checkpoint formats)
     "kxic/zero123-105000": KnownCheckpoint("kxic/zero123-105000", None, "about 5 GB", _MIT, "relative_radius", "diffusers_a"),
     "kxic/zero123-165000": KnownCheckpoint("kxic/zero123-165000", None, "about 5 GB", _MIT, "relative_radius", "diffusers_a"),
     "kxic/zero123-xl": KnownCheckpoint("kxic/zero123-xl", None, "about 5 GB", _MIT, "relative_radius", "diffusers_a"),
     "kxic/stable-zero123": KnownCheckpoint("kxic/stable-zero123", None, "about 5 GB", _STABLE, "cond_polar", "diffusers_a"),
-    # diffusers layout B (SPEC section 8.3)
+    # diffusers layout B (docs/conventions.md, Checkpoint formats)
     "bennyguo/zero123-diffusers": KnownCheckpoint(
         "bennyguo/zero123-diffusers", None, "about 5 GB", _MIT, "relative_radius", "diffusers_b"
     ),

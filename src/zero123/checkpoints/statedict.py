@@ -1,4 +1,4 @@
-"""Reading checkpoint files lazily and safely (SPEC section 8).
+"""Reading checkpoint files lazily and safely (docs/conventions.md, Checkpoint formats).
 
 * ``.safetensors``: opened with :func:`safetensors.safe_open`; a tensor is read when asked for.
 * ``.ckpt`` / ``.pt`` / ``.pth`` / ``.bin``: :func:`torch.load` with ``mmap=True`` (the file is

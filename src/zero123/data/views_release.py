@@ -1,11 +1,11 @@
-"""Reader of the ``views_release`` layout (SPEC section 6): pairs of views of one object and their pose T.
+"""Reader of the ``views_release`` layout (docs/conventions.md, Dataset layout): pairs of views of one object and their pose T.
 
 Layout (what the original release ships, and what :mod:`zero123.data.writer` writes)::
 
     root/
       valid_paths.json        JSON list of object folder names
       <object>/000.png ...    RGBA views (transparent background)
-      <object>/000.npy ...    3x4 float64 world-to-camera, Blender camera axes (SPEC section 4)
+      <object>/000.npy ...    3x4 float64 world-to-camera, Blender camera axes (docs/conventions.md, Cameras)
 
 Split: the first 99% of ``valid_paths.json`` (``floor(n * 0.99)`` objects, as the original) is
 ``"train"``, the rest ``"val"``. For tiny datasets this already keeps one object for validation
@@ -109,7 +109,7 @@ def object_views(folder: str | os.PathLike) -> list[int]:
         shown = ", ".join(missing[:10]) + (f", ... ({len(missing)} in all)" if len(missing) > 10 else "")
         raise ValueError(
             f"object folder {str(folder)!r} has {len(pngs)} .png and {len(npys)} .npy files that do not pair up: "
-            f"missing {shown} (each view NNN needs NNN.png and NNN.npy, SPEC section 6)"
+            f"missing {shown} (each view NNN needs NNN.png and NNN.npy, docs/conventions.md, Dataset layout)"
         )
     n = len(pngs)
     if pngs != set(range(n)):
@@ -119,7 +119,7 @@ def object_views(folder: str | os.PathLike) -> list[int]:
 
 
 def split_names(names: list[str], split: Split) -> list[str]:
-    """The SPEC section 6 split of an ordered object list (see the module docstring)."""
+    """The split (docs/conventions.md, Dataset layout) of an ordered object list (see the module docstring)."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     n_train = math.floor(len(names) * 99 / 100)
@@ -136,7 +136,7 @@ class ViewsReleaseDataset(torch.utils.data.Dataset):
     """Pairs (condition view, target view) of one object per item.
 
     ``ds[i]`` is a dict: ``image_target`` and ``image_cond`` (3, H, W) float32 in [-1, 1] (pixels
-    with alpha == 0 are white, partial alpha is not blended: SPEC section 6), ``pose`` (4,)
+    with alpha == 0 are white, partial alpha is not blended: docs/conventions.md, Dataset layout), ``pose`` (4,)
     float32 T, ``object_id`` str, ``cond_index`` int, ``target_index`` int.
     """
 

@@ -71,7 +71,7 @@ class IdentityPredictor:
 class PipelinePredictor:
     """Run a :class:`zero123.Zero123Pipeline` with fixed sampler settings.
 
-    The pose of each target comes from the stored matrices (SPEC 4); Stable-Zero123-style models
+    The pose of each target comes from the stored matrices (docs/conventions.md, Cameras); Stable-Zero123-style models
     (``cc_projection.config.camera_embedding == "cond_polar"``) also get the input view's
     elevation. Each object is sampled with a CPU generator seeded with ``seed`` so results do not
     depend on object order or ``--limit``.

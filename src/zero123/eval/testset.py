@@ -8,7 +8,7 @@ distance, azimuth + change, elevation + change). Scoring it with
 
 The input camera is drawn per object: azimuth uniform in [0, 360) deg, elevation uniform in
 ``input_elevation`` (default [0, 30] deg so that +30 / -30 changes stay between -30 and 60 deg),
-distance uniform in [1.5, 2.2] (SPEC section 6).
+distance uniform in [1.5, 2.2] (docs/conventions.md, Dataset layout).
 """
 
 from __future__ import annotations

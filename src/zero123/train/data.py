@@ -2,7 +2,7 @@
 cache, and skipping of unreadable images.
 
 Pair ``k`` (a global sample counter) is a pure function of ``(seed, k)``: epoch ``k // N`` walks a
-seeded permutation of the N objects and draws two distinct views of each (SPEC section 6). Sample
+seeded permutation of the N objects and draws two distinct views of each (docs/conventions.md, Dataset layout). Sample
 ``k`` of optimizer step ``s`` is ``((s * grad_accum + micro) * world + rank) * batch + b``, so the data
 position is the step counter itself and resuming continues the exact same stream.
 """
@@ -61,7 +61,7 @@ class PairSampler:
 
 @dataclass
 class Batch:
-    """One micro-batch. Pixels in [-1, 1]; latents per SPEC section 2."""
+    """One micro-batch. Pixels in [-1, 1]; latents per docs/conventions.md, Conditioning."""
 
     cond_pixels: torch.Tensor  # (B, 3, H, W)
     pose: torch.Tensor  # (B, 4)

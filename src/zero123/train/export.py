@@ -1,6 +1,6 @@
 """``zero123 export``: a training run's checkpoint -> a pipeline folder ``Zero123Pipeline.from_pretrained`` loads.
 
-The U-Net gets the EMA weights by default (the original demo samples with EMA, SPEC section 7);
+The U-Net gets the EMA weights by default (the original demo samples with EMA, docs/conventions.md, Training recipe);
 cc_projection and, when it was trained, the image encoder get their trained weights; the VAE,
 scheduler and a frozen encoder come from the run's ``base/`` folder.
 """

@@ -1,4 +1,4 @@
-"""Where a training run's weights start (SPEC sections 1 and 7).
+"""Where a training run's weights start (docs/conventions.md, Network and Training recipe).
 
 * ``scratch``: random components of a factory preset, ``cc_projection`` set to the identity on the
   embedding columns (:meth:`CCProjection.init_identity`).

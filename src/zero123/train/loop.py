@@ -80,7 +80,7 @@ class Denoiser(nn.Module):
 
     def encode(self, cond_pixels: torch.Tensor) -> torch.Tensor:
         """Projected image embeddings ``(B, D)`` of condition images in [-1, 1], with the
-        pipeline's CLIP preprocessing (SPEC section 2)."""
+        pipeline's CLIP preprocessing (docs/conventions.md, Conditioning)."""
         pixels = self._clip_preprocess(cond_pixels)
         if self.train_image_encoder:
             return self.image_encoder(pixel_values=pixels).image_embeds
@@ -502,8 +502,9 @@ def _with_info(add_task):
 
 
 def _micro_step(model, batch, vae, noise_sched, scaling, gen, tc, device) -> torch.Tensor:
-    """Loss of one micro-batch: MSE between the U-Net output and its target, the noise (SPEC
-    section 3) or v (``model.prediction_type``), optionally Min-SNR weighted (``train.snr_gamma``)."""
+    """Loss of one micro-batch: MSE between the U-Net output and its target, the noise
+    (docs/conventions.md, Sampling) or v (``model.prediction_type``), optionally Min-SNR weighted
+    (``train.snr_gamma``)."""
     B = batch.pose.shape[0]
     with torch.no_grad():
         cond_pixels = batch.cond_pixels.to(device)
