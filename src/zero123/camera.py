@@ -5,25 +5,14 @@ This module is the camera core: the one place T (:func:`pose_vector`) and the pi
 (:func:`focal_length_px`) are written; the pipeline, the trainer, the dataset reader, evaluation,
 the test sets and both renderers go through the functions below, and so must every new caller.
 
-World frame: z-up (Blender). Objects sit at the origin; cameras look at the origin.
-
-A stored pose is a 3x4 **world-to-camera** matrix ``[R | t]`` in Blender camera axes
-(camera looks along its own -Z, +Y is up in the image, +X is right). The camera centre is
-``C = -R^T t``. From ``C = (x, y, z)``:
-
-* polar   ``theta = atan2(sqrt(x^2 + y^2), z)``  (0 = straight above, pi/2 = on the equator)
-* azimuth ``phi   = atan2(y, x)``                 (counter-clockwise seen from +Z)
-* radius  ``r     = |C|``
-
-The model is conditioned on ``T = [d_polar, sin(d_azimuth), cos(d_azimuth), d_radius]`` (target
-minus condition view). **+d_polar moves the camera down**, so the user-facing "elevation" change is
-``-d_polar``. Stable Zero123 puts the *absolute* polar angle of the input view in the last slot
-instead of ``d_radius`` (``camera_embedding="cond_polar"``).
-
-User-facing parameters (``camera_params``): ``{"azimuth": deg, "elevation": deg, "radius": ratio}``
-where ``radius`` is target distance / input distance (1.0 = unchanged). It is converted to
-zero123's ``d_radius`` with a nominal input distance (:data:`DEFAULT_INPUT_DISTANCE`, the middle of
-the training range [1.5, 2.2]); ``"delta_radius"`` gives the raw zero123 value instead.
+In short: z-up world, objects at the origin; a stored pose is a 3x4 **world-to-camera** ``[R | t]``
+in Blender camera axes (looks along its -Z, +Y up, +X right), centre ``C = -R^T t``; polar
+``atan2(sqrt(x^2 + y^2), z)``, azimuth ``atan2(y, x)``, radius ``|C|``. The model sees
+``T = [d_polar, sin(d_azimuth), cos(d_azimuth), d_radius]`` (target minus condition); **+d_polar moves
+the camera down**, so the user-facing elevation change is ``-d_polar``; Stable Zero123 puts the input
+view's absolute polar angle in the last slot (``camera_embedding="cond_polar"``). User-facing
+``camera_params`` are ``{"azimuth": deg, "elevation": deg, "radius": ratio}`` (``"delta_radius"``:
+zero123's raw value), the ratio read with :data:`DEFAULT_INPUT_DISTANCE`.
 """
 
 from __future__ import annotations

@@ -32,6 +32,7 @@ import typer
 
 from ..assets import BUNDLED_MODEL_NAME
 from ..devices import DEVICE_HELP, DTYPE_HELP
+from ..utils.progress import progress_display  # noqa: F401  (the commands' progress display)
 
 #: Model used when ``--model`` is not given: the small model shipped with the package.
 DEFAULT_MODEL = BUNDLED_MODEL_NAME
@@ -51,6 +52,11 @@ ThreadsOption = Annotated[Optional[int], typer.Option("--threads", min=1, help="
 TrustPickleOption = Annotated[bool, typer.Option("--trust-pickle", help="Allow unpickling an original Lightning .ckpt (runs code from the file: only for files you trust).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
 ProgressOption = Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress on stderr.")]
+# procedural-object and renderer group (render-dataset, eval render-testset)
+BackendOption = Annotated[str, typer.Option("--backend", help="Renderer: gl (moderngl on EGL, fast), torch (pure PyTorch) or auto.")]
+MinPartsOption = Annotated[int, typer.Option("--min-parts", help="Procedural objects: fewest parts, body included (a test set should use its training set's).")]
+MaxPartsOption = Annotated[int, typer.Option("--max-parts", help="Procedural objects: most parts.")]
+TextureProbabilityOption = Annotated[float, typer.Option("--texture-probability", help="Procedural objects: chance a part is textured.")]
 # sampling group (nvs, eval nvs)
 StepsOption = Annotated[int, typer.Option("--steps", help="DDIM steps S (on the original grid S = 50 runs 49 steps).")]
 GuidanceOption = Annotated[float, typer.Option("--guidance", help="Classifier-free guidance scale (1.0 = conditional branch only).")]
@@ -184,18 +190,6 @@ def check_output_dir(path: Path, option: str = "-o/--out") -> None:
         raise NotADirectoryError(f"{option} {str(path)!r} cannot be created: {str(parent)!r} is a file, not a folder")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise PermissionError(f"{option} {str(path)!r} cannot be created: {str(parent)!r} is not writable")
-
-
-def progress_display(enabled: bool = True):
-    """The commands' rich progress display (stderr; per task: description, bar, count, elapsed,
-    remaining). Use as a context manager; ``progress.add_task(...)`` / ``progress.advance(...)``."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        TextColumn("eta"), TimeRemainingColumn(), console=Console(stderr=True), disable=not enabled,
-    )
 
 
 # ---------------------------------------------------------------------- parsers and output

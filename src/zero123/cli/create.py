@@ -50,7 +50,11 @@ def create_random(
     as_json: JsonOption = False,
 ) -> None:
     """Write a randomly initialised Zero123 model folder (for tests and development, not for use)."""
-    report = create_random_model(out, preset=preset, seed=seed, camera_embedding=camera_embedding, overwrite=overwrite)
+    from ._common import progress_display
+
+    with progress_display(not as_json) as bar:
+        bar.add_task(f"building a random {preset} model", total=None)
+        report = create_random_model(out, preset=preset, seed=seed, camera_embedding=camera_embedding, overwrite=overwrite)
     if as_json:
         from ._common import print_json
 

@@ -20,6 +20,9 @@ def export(
 ) -> None:
     """Export a trained model as a pipeline folder."""
     from ..train.export import export_run
+    from ._common import progress_display
 
-    path = export_run(run_dir, out, use_ema=ema, step=step, overwrite=overwrite)
+    with progress_display() as bar:
+        bar.add_task("exporting", total=None)
+        path = export_run(run_dir, out, use_ema=ema, step=step, overwrite=overwrite)
     typer.echo(f"exported {run_dir} -> {path}")

@@ -6,7 +6,17 @@ from typing import Annotated, Optional
 
 import typer
 
-from ._common import OutOption, ProgressOption, SeedOption, ThreadsOption, fail
+from ._common import (
+    BackendOption,
+    MaxPartsOption,
+    MinPartsOption,
+    OutOption,
+    ProgressOption,
+    SeedOption,
+    TextureProbabilityOption,
+    ThreadsOption,
+    fail,
+)
 
 
 def render_dataset(
@@ -15,15 +25,15 @@ def render_dataset(
     meshes: Annotated[Optional[str], typer.Option("--meshes", help="A mesh file, a folder (recursive) or a glob.")] = None,
     views: Annotated[int, typer.Option("--views", help="Views per object (the original dataset: 12).")] = 12,
     size: Annotated[int, typer.Option("--size", help="Image side in pixels (the original used 512; match the training config's data.image_size).")] = 256,
-    backend: Annotated[str, typer.Option("--backend", help="gl (moderngl on EGL, fast), torch (pure PyTorch) or auto.")] = "gl",
+    backend: BackendOption = "gl",
     workers: Annotated[int, typer.Option("--workers", help="Worker processes.")] = 1,
     ray: Annotated[Optional[str], typer.Option("--ray", help="Run each object as a Ray task: 'auto', 'local' or a cluster address.")] = None,
     seed: SeedOption = 0,
     direction: Annotated[str, typer.Option("--direction", help="Camera directions: cube (original) or uniform.")] = "cube",
     max_faces: Annotated[int, typer.Option("--max-faces", help="Refuse meshes with more faces.")] = 2_000_000,
-    min_parts: Annotated[int, typer.Option("--min-parts", help="Procedural objects: fewest parts (body included).")] = 3,
-    max_parts: Annotated[int, typer.Option("--max-parts", help="Procedural objects: most parts.")] = 7,
-    texture_probability: Annotated[float, typer.Option("--texture-probability", help="Procedural objects: chance a part is textured.")] = 0.5,
+    min_parts: MinPartsOption = 3,
+    max_parts: MaxPartsOption = 7,
+    texture_probability: TextureProbabilityOption = 0.5,
     progress: ProgressOption = True,
     threads: ThreadsOption = None,
 ) -> None:

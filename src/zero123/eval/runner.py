@@ -452,11 +452,9 @@ class _Progress:
     def __enter__(self):
         if not self.enabled:
             return self
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+        from ..utils.progress import progress_display
 
-        self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                             TextColumn("eta"), TimeRemainingColumn(), console=Console(stderr=True))
+        self._bar = progress_display()
         self._bar.__enter__()
         self._objects = self._bar.add_task("objects", total=self.total)
         stepped = [p for p in self.predictors if hasattr(p, "on_step") and p.on_step is None]

@@ -21,6 +21,7 @@ counter, so ``--resume`` continues bit-for-bit the run that was stopped.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import resource
@@ -33,6 +34,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..utils.progress import progress_display
 from ..utils.quiet import no_loading_bars
 from .checkpoint import (
     COMPONENTS,
@@ -202,7 +204,7 @@ def train(
         run_dir.mkdir(parents=True, exist_ok=True)
         config.save(run_dir / "config.yaml")
     accelerator.wait_for_everyone()
-    progress = _progress_display(show_progress and is_main)
+    progress = progress_display(show_progress and is_main, info=True)
     with progress, _StopFlag() as stop, no_loading_bars():
         # 4. Starting components -> RUN_DIR/base (from scratch the VAE stage runs first, resumably)
         if is_main and not (run_dir / "base").is_dir():
@@ -244,24 +246,6 @@ def _open_data(data_dir, config: Config) -> tuple[ViewSource, PairSampler]:
     )
     source = ViewSource(dataset, config.model.camera_embedding, use_cache=config.data.cache_latents)
     return source, PairSampler(source.num_views, config.train.seed)
-
-
-def _progress_display(enabled: bool):
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    progress = Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-        TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), disable=not enabled,
-    )
-    progress.add_task = _with_info(progress.add_task)
-    return progress
 
 
 def _build_base(run_dir: Path, config: Config, source: ViewSource, device, progress, say, stop) -> bool:
@@ -393,7 +377,7 @@ class _Run:
             base_k = ((self.step * accum + micro) * world + acc.process_index) * B
             batch = self.source.batch(sampler, list(range(base_k, base_k + B)))
             loss = _micro_step(self.model, batch, vae, noise_sched, scaling, self.gen, tc, acc.device)
-            ctx = acc.no_sync(self.model) if micro != accum - 1 and world > 1 else _null()
+            ctx = acc.no_sync(self.model) if micro != accum - 1 and world > 1 else contextlib.nullcontext()
             with ctx:
                 acc.backward(loss / accum)
             losses.append(loss.item())
@@ -484,21 +468,6 @@ class _Meter:
         self.final_loss = sum(self.losses) / len(self.losses)
         self.losses, self.t0, self.steps = [], time.perf_counter(), 0
         return self.final_loss, self.rate
-
-
-class _null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        return False
-
-
-def _with_info(add_task):
-    def add(description, **kw):
-        kw.setdefault("info", "")
-        return add_task(description, **kw)
-    return add
 
 
 def _micro_step(model, batch, vae, noise_sched, scaling, gen, tc, device) -> torch.Tensor:
