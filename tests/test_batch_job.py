@@ -262,7 +262,7 @@ def test_cli_folder_shortcut_and_json(tiny_model_dir, tmp_path):
     report = json.loads(res.stdout[res.stdout.index("{"):])
     assert (report["done"], report["failed"]) == (3, 0)
     assert sorted(p.name for p in (tmp_path / "out" / "a").iterdir()) == [
-        "input.png", "row.json", "view_00_az0_el0_r1.png", "view_01_az90_el0_r1.png"]
+        "cutout.png", "input.png", "row.json", "view_00_az0_el0_r1.png", "view_01_az90_el0_r1.png"]
 
 
 @pytest.mark.parametrize("extra,needle", [
@@ -271,7 +271,7 @@ def test_cli_folder_shortcut_and_json(tiny_model_dir, tmp_path):
     (["--workers", "2"], "--workers applies only to --backend ray"),
     (["--steps", "1"], "--steps must be"),
     (["--num-shards", "2", "--shard-index", "2"], "--shard-index must be"),
-    (["--threads", "0"], "--threads must be"),
+    (["--threads", "0"], "--threads"),
     (["--dtype", "fp8"], "--dtype must be"),
     (["--backend", "ray", "--workers", "0"], "--workers must be"),
 ])

@@ -158,12 +158,10 @@ class RowWorker:
     """
 
     def __init__(self, task: RowTask, out_dir: str | os.PathLike, *, device="auto", dtype="auto", threads: int | None = None):
-        import torch
-
-        from ..devices import dtype_name, resolve_device, resolve_dtype
+        from ..devices import configure_threads, dtype_name, resolve_device, resolve_dtype
 
         if threads is not None:
-            torch.set_num_threads(threads)
+            configure_threads(threads)
         self.task, self.out_dir = task, Path(out_dir)
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype, self.device)

@@ -52,13 +52,14 @@ class NvsTask:
                 "contact_sheet": self.contact_sheet}
 
     def prepare(self, row: BatchRow) -> dict[str, Any]:
-        """Read and preprocess the row's image; the prepared image travels as PNG bytes (lossless)."""
-        from ..nvs import prepare_input
+        """Read and preprocess the row's image; the prepared image and the cut-out travel as PNG
+        bytes (lossless, so every backend samples from the same pixels)."""
+        from ..nvs import check_cameras, prepare_input
 
+        check_cameras(list(row.cameras), cond_elevation=row.cond_elevation)
         prepared = prepare_input(row.image_path, self.preprocessing)
-        buf = io.BytesIO()
-        prepared.image.save(buf, format="PNG", compress_level=1)
-        return {"image_png": buf.getvalue(), "method": prepared.method}
+        return {"image_png": _png(prepared.image), "method": prepared.method,
+                "cutout_png": None if prepared.cutout is None else _png(prepared.cutout)}
 
     def load(self, device, dtype):
         from ..loading import load_pipeline
@@ -70,13 +71,18 @@ class NvsTask:
 
         from ..nvs import PreparedInput, generate_views
 
-        image = Image.open(io.BytesIO(prepared["image_png"]))
-        image.load()
-        views = generate_views(model, PreparedInput(image=image, method=prepared["method"]), list(row.cameras),
+        image, cutout = (None if b is None else Image.open(io.BytesIO(b)) for b in (prepared["image_png"], prepared["cutout_png"]))
+        views = generate_views(model, PreparedInput(image=image, method=prepared["method"], cutout=cutout), list(row.cameras),
                                settings=self.sampling, seed=row.seed, cond_elevation=row.cond_elevation)
         written = views.save(folder, contact_sheet=self.contact_sheet)
         paths = [written["input"], written.get("cutout"), *(v["path"] for v in written["views"]), written.get("contact_sheet")]
         return [Path(p).name for p in paths if p is not None]
+
+
+def _png(image) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()
 
 
 def _model_id(model: str | os.PathLike) -> str:

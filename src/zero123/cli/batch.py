@@ -13,7 +13,24 @@ from typing import Annotated, Optional
 
 import typer
 
-from ._common import DEFAULT_MODEL, broadcast_lists, fail, parse_float_list, run_cli_errors
+from ..devices import DEVICE_HELP
+from ._common import (
+    DEFAULT_MODEL,
+    DtypeOption,
+    EtaOption,
+    GuidanceOption,
+    JsonOption,
+    MaxBatchOption,
+    ModelOption,
+    OutOption,
+    ProgressOption,
+    StepsOption,
+    TrustPickleOption,
+    broadcast_lists,
+    fail,
+    parse_float_list,
+)
+from .nvs import SEGMENT_HELP
 
 #: Seconds between progress lines on stderr.
 PROGRESS_SECONDS = 30.0
@@ -38,27 +55,27 @@ def _sigterm_stops_like_ctrl_c() -> Iterator[None]:
         signal.signal(signal.SIGTERM, old)
 
 
-@run_cli_errors
 def batch(
     manifest: Annotated[Path, typer.Argument(help="JSON Lines file (one row per input: id, image, cameras, seed) or a folder of images (with --azimuth).")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Job folder: DIR/<id>/ per row, DIR/results.jsonl; rerun the same command to resume.")],
+    out: OutOption,
     azimuth: Annotated[Optional[str], typer.Option(help="Cameras of rows that give none (and of a folder): azimuth change(s) in degrees, e.g. 0,90,180,270.")] = None,
     elevation: Annotated[str, typer.Option(help="Elevation change(s) in degrees for those cameras (+ = camera moves up).")] = "0",
     radius: Annotated[str, typer.Option(help="Distance ratio(s) target/input for those cameras.")] = "1.0",
-    task: Annotated[str, typer.Option(help="What each row makes: nvs (novel views).")] = "nvs",
-    model: Annotated[str, typer.Option(help="Model folder, checkpoint file, or 'bundled'.")] = DEFAULT_MODEL,
-    steps: Annotated[int, typer.Option(help="DDIM steps S (original grid: S = 50 runs 49 steps).")] = 50,
-    guidance: Annotated[float, typer.Option(help="Classifier-free guidance scale.")] = 3.0,
-    eta: Annotated[float, typer.Option(help="DDIM eta (1.0 = the original demo's stochastic sampler).")] = 1.0,
-    seed: Annotated[int, typer.Option(help="Seed of rows that give none; view i of a row uses its seed + i.")] = 0,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps (auto under accelerate/Ray: the worker's GPU).")] = "auto",
-    dtype: Annotated[str, typer.Option(help="auto (fp16 on CUDA, fp32 on CPU), fp32, fp16 or bf16.")] = "auto",
-    no_preprocess: Annotated[bool, typer.Option("--no-preprocess", help="Skip background removal and recentring.")] = False,
-    object_size: Annotated[float, typer.Option(help="With preprocessing: the object's longest side as a share of the image side.")] = 200 / 256,
-    max_batch: Annotated[Optional[int], typer.Option(help="Largest U-Net batch per call (bounds memory).")] = None,
+    task: Annotated[str, typer.Option("--task", help="What each row makes: nvs (novel views).")] = "nvs",
+    model: ModelOption = DEFAULT_MODEL,
+    steps: StepsOption = 50,
+    guidance: GuidanceOption = 3.0,
+    eta: EtaOption = 1.0,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of rows that give none; view i of a row uses the row's seed + i.")] = 0,
+    device: Annotated[str, typer.Option("--device", help=f"Device: {DEVICE_HELP}; under accelerate/Ray, auto is each worker's own GPU.")] = "auto",
+    dtype: DtypeOption = "auto",
+    segment: Annotated[str, typer.Option("--segment", help=SEGMENT_HELP)] = "auto",
+    no_preprocess: Annotated[bool, typer.Option("--no-preprocess", help="Use each image as it is (padded to a square): no cut-out or recentring.")] = False,
+    object_size: Annotated[float, typer.Option(help="The object's longest side as a share of the image side (the original demo: 200/256).")] = 200 / 256,
+    max_batch: MaxBatchOption = None,
     no_contact_sheet: Annotated[bool, typer.Option("--no-contact-sheet", help="Do not write contact_sheet.png per row.")] = False,
-    trust_pickle: Annotated[bool, typer.Option("--trust-pickle", help="Allow unpickling an original Lightning .ckpt (only for files you trust).")] = False,
-    backend: Annotated[str, typer.Option(help="local (this process), accelerate (under accelerate launch) or ray (Ray Data).")] = "local",
+    trust_pickle: TrustPickleOption = False,
+    backend: Annotated[str, typer.Option("--backend", help="local (this process), accelerate (under accelerate launch) or ray (Ray Data).")] = "local",
     ray_address: Annotated[Optional[str], typer.Option(help="Ray: cluster address ('auto' = the running cluster; default: start a local one).")] = None,
     workers: Annotated[Optional[int], typer.Option(help="Ray: actors in the generation pool, one model each [1].")] = None,
     gpus_per_worker: Annotated[Optional[float], typer.Option(help="Ray: GPUs per actor [1 when the cluster has GPUs, else 0; 0.5 = two per GPU].")] = None,
@@ -66,20 +83,23 @@ def batch(
     batch_size: Annotated[Optional[int], typer.Option(help="Ray: rows per actor call [1].")] = None,
     shard_index: Annotated[int, typer.Option(help="Run only rows with index % num-shards == shard-index (job arrays).")] = 0,
     num_shards: Annotated[int, typer.Option(help="Number of shards of the job.")] = 1,
-    threads: Annotated[Optional[int], typer.Option(help="torch CPU threads per worker (CPU outputs are bit-identical for the same value).")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    threads: Annotated[Optional[int], typer.Option("--threads", min=1, help="torch CPU threads of each worker (CPU outputs are bit-identical for the same value; default: as for every command).")] = None,
+    progress: ProgressOption = True,
+    as_json: JsonOption = False,
 ) -> None:
     """Run novel views over every row of MANIFEST into --out; prints done/skipped/failed, exit 1 if any row failed."""
     from ..batch import BACKEND_NAMES, TASK_NAMES, AccelerateBackend, LocalBackend, NvsTask, RayBackend, RowDefaults, load_rows, run_batch
     from ..batch.backends import launcher_world_size
     from ..nvs import Preprocessing, SamplingSettings
-    from ._common import option_names
+    from ._common import check_output_dir, option_names, progress_display
 
-    # 1. Check the options before any heavy work
+    # 1. Check the options (device included) before any heavy work, then read the rows
     if task not in TASK_NAMES:
         raise ValueError(f"--task must be one of {', '.join(TASK_NAMES)}, got {task!r}")
     if backend not in BACKEND_NAMES:
         raise ValueError(f"--backend must be one of {', '.join(BACKEND_NAMES)}, got {backend!r}")
+    if no_preprocess and segment != "auto":
+        raise ValueError(f"--no-preprocess and --segment {segment} contradict each other: give one of them")
     ray_options = {"ray_address": ray_address, "workers": workers, "gpus_per_worker": gpus_per_worker,
                    "cpus_per_worker": cpus_per_worker, "batch_size": batch_size}
     given = {k: v for k, v in ray_options.items() if v is not None}
@@ -90,38 +110,42 @@ def batch(
     if backend != "accelerate" and launcher_world_size() > 1:
         raise ValueError(f"this command runs in {launcher_world_size()} launched processes; pass --backend accelerate "
                          "so they split the rows (else each would run every row)")
-    with option_names("steps", "guidance", "eta", "max_batch", "object_size", "seed", "threads", "workers",
-                      "batch_size", "gpus_per_worker", "cpus_per_worker", "shard_index", "num_shards"):
+    with option_names("steps", "guidance", "eta", "max_batch", "object_size", "segment", "seed", "threads", "workers",
+                      "batch_size", "gpus_per_worker", "cpus_per_worker", "device", "dtype"):
         nvs_task = NvsTask(model=model, sampling=SamplingSettings(steps=steps, guidance=guidance, eta=eta, max_batch=max_batch),
-                           preprocessing=Preprocessing(segment="none" if no_preprocess else "auto", object_size=object_size),
+                           preprocessing=Preprocessing(segment="none" if no_preprocess else segment, object_size=object_size),
                            trust_pickle=trust_pickle, contact_sheet=not no_contact_sheet)
+        if backend == "ray":
+            runner = RayBackend(address=ray_address, device=device, dtype=dtype, threads=threads,
+                                **{k: v for k, v in given.items() if k != "ray_address"})
+        else:
+            runner = (AccelerateBackend if backend == "accelerate" else LocalBackend)(device=device, dtype=dtype, threads=threads)
         cameras = () if azimuth is None else tuple(broadcast_lists(
             azimuth=parse_float_list(azimuth, "--azimuth"), elevation=parse_float_list(elevation, "--elevation"),
             radius=parse_float_list(radius, "--radius")))
-        rows = load_rows(manifest, RowDefaults(cameras=cameras, seed=seed))
-        if backend == "ray":
-            ray_args = {k: v for k, v in given.items() if k != "ray_address"}
-            runner = RayBackend(address=ray_address, device=device, dtype=dtype, threads=threads, **ray_args)
-        else:
-            with option_names("device", "dtype"):
-                runner = (AccelerateBackend if backend == "accelerate" else LocalBackend)(device=device, dtype=dtype, threads=threads)
+        defaults = RowDefaults(cameras=cameras, seed=seed)
+    check_output_dir(out)
+    rows = load_rows(manifest, defaults)
 
-        # 2. Run, showing failures as they happen and a progress line every PROGRESS_SECONDS
+    # 2. Run: a live count on a terminal, a line every PROGRESS_SECONDS in a log, each failure as it happens
+    with progress_display(progress and not as_json) as bar:
+        counter = bar.add_task(f"batch ({backend})", total=None)
         seen = {"rows": 0, "failed": 0, "last": time.monotonic()}
 
         def on_result(result) -> None:
             seen["rows"] += 1
+            bar.advance(counter)
             if not result.ok:
                 seen["failed"] += 1
-                typer.echo(f"failed {result.row.id}: {result.error}", err=True)
-            if time.monotonic() - seen["last"] >= PROGRESS_SECONDS:
+                bar.console.print(f"failed {result.row.id}: {result.error}", markup=False, highlight=False)
+            if not bar.console.is_terminal and time.monotonic() - seen["last"] >= PROGRESS_SECONDS:
                 seen["last"] = time.monotonic()
-                typer.echo(f"batch: {seen['rows']} rows recorded so far ({seen['failed']} failed)", err=True)
+                bar.console.print(f"batch: {seen['rows']} rows recorded so far ({seen['failed']} failed)", markup=False)
 
         try:
-            with _sigterm_stops_like_ctrl_c():
+            with option_names("shard_index", "num_shards"), _sigterm_stops_like_ctrl_c():
                 summary = run_batch(rows, out, nvs_task, runner, shard_index=shard_index, num_shards=num_shards, on_result=on_result)
-        except (ImportError, RuntimeError) as e:
+        except (ImportError, RuntimeError) as e:  # Ray missing, or a Ray worker that cannot load the model
             raise fail(str(e)) from None
 
     # 3. The summary and the exit code, from the main process only (under a launcher the job's

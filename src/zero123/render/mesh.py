@@ -106,7 +106,7 @@ class RenderMesh:
 
     def normalized(self) -> "RenderMesh":
         """Copy scaled so the largest bounding-box side is 1 and centred (bbox centre) at the origin
-        (SPEC section 6)."""
+        (docs/conventions.md, Dataset layout)."""
         lo, hi = self.vertices.min(0), self.vertices.max(0)
         extent = float((hi - lo).max())
         if not extent > 0:

@@ -16,11 +16,10 @@ Algorithm (per view):
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 
+from ..camera import focal_length_px
 from .mesh import Light, RenderMesh
 
 _FACE_BITS = 31
@@ -69,7 +68,7 @@ class TorchRenderer:
     def _render_one(self, verts, faces, attrs, world_to_cam, light: Light) -> np.ndarray:
         ss = self.supersample
         size = self.image_size * ss
-        focal = (size / 2) / math.tan(math.radians(self.fov_deg) / 2)
+        focal = focal_length_px(self.fov_deg, size)
         rot, trans = world_to_cam[:, :3], world_to_cam[:, 3]
         cam = verts @ rot.T + trans
         depth = -cam[:, 2]
