@@ -1,8 +1,12 @@
 """Batch jobs: novel views (or another per-row task) for many images, resumable, on one process,
 ``accelerate launch`` processes or a Ray cluster.
 
->>> from zero123.batch import NvsTask, load_rows, run_batch   # doctest: +SKIP
->>> summary = run_batch(load_rows("manifest.jsonl"), "out", NvsTask(model="bundled"))  # doctest: +SKIP
+Example (``manifest.jsonl`` as in :mod:`~zero123.batch.manifest`)::
+
+    from zero123.batch import NvsTask, RayBackend, load_rows, run_batch
+
+    summary = run_batch(load_rows("manifest.jsonl"), "out", NvsTask(model="bundled"))
+    summary = run_batch(load_rows("manifest.jsonl"), "out", NvsTask(model="bundled"), RayBackend(workers=8))
 
 * :mod:`~zero123.batch.manifest`: rows from a JSON Lines manifest or a folder of images.
 * :mod:`~zero123.batch.runner`: the per-row task seam (:class:`RowTask`) and the worker.
