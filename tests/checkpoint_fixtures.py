@@ -1,6 +1,6 @@
 """Writers of every checkpoint format from one set of components, for tests/test_checkpoints*.py.
 
-The original-layout writer is built from the LDM module layout itself (SPEC section 8.1:
+The original-layout writer is built from the LDM module layout itself (docs/conventions.md, Checkpoint formats:
 ``input_blocks`` / ``middle_block`` / ``output_blocks`` numbering of ldm's UNetModel, the VAE's
 ``down.{i}.block.{j}`` / reversed ``up.{i}``, OpenAI CLIP's fused ``in_proj``), NOT by inverting
 the converter's tables, so a wrong mapping in either direction makes the tests fail.
@@ -141,7 +141,7 @@ def clip_to_openai(image_encoder, prefix: str = "cond_stage_model.model.visual."
 
 
 def flat_ema(key: str) -> str:
-    """LitEma: ``model.diffusion_model.a.0.b`` -> ``model_ema.diffusion_modela0b`` (SPEC section 8.1)."""
+    """LitEma: ``model.diffusion_model.a.0.b`` -> ``model_ema.diffusion_modela0b`` (docs/conventions.md, Checkpoint formats)."""
     return "model_ema." + key[len("model.") :].replace(".", "")
 
 
@@ -161,7 +161,7 @@ def original_state_dict(components, *, ema: bool = True, raw_unet_offset: float 
     sd.update(vae_to_ldm(components["vae"]))
     sd.update(clip_to_openai(components["image_encoder"]))
     w = components["image_encoder"].config.hidden_size
-    sd.update({  # text-side leftovers of cond_stage_model.model (SPEC section 8.1)
+    sd.update({  # text-side leftovers of cond_stage_model.model (docs/conventions.md, Checkpoint formats)
         "cond_stage_model.model.token_embedding.weight": torch.zeros(10, w),
         "cond_stage_model.model.positional_embedding": torch.zeros(7, w),
         "cond_stage_model.model.ln_final.weight": torch.ones(w),
@@ -188,7 +188,7 @@ def write_lightning_ckpt(path: Path, sd, *, pickled_extra=None) -> Path:
 
 def write_layout(folder: Path, components, layout: str, *, bin_weights: bool = False) -> Path:
     """Diffusers layout A (kxic: Zero1to3StableDiffusionPipeline, cc_projection/projection.*) or B
-    (bennyguo/ashawkey: Zero123Pipeline, clip_camera_projection/proj.*), SPEC sections 8.2-8.3."""
+    (bennyguo/ashawkey: Zero123Pipeline, clip_camera_projection/proj.*), docs/conventions.md, Checkpoint formats."""
     from safetensors.torch import save_file
 
     folder.mkdir(parents=True)

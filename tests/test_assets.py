@@ -23,7 +23,7 @@ def test_bundled_model_is_a_real_zero123_and_generates():
 
     pipe = Zero123Pipeline.from_pretrained(BUNDLED_MODEL_NAME)
     pipe.set_progress_bar_config(disable=True)
-    # SPEC section 1: 8-channel U-Net [noisy, concat], one camera-conditioned token
+    # docs/conventions.md, Network: 8-channel U-Net [noisy, concat], one camera-conditioned token
     assert pipe.unet.config.in_channels == 8 and pipe.unet.config.out_channels == 4
     assert pipe.cc_projection.config.pose_dim == 4
     assert pipe.unet.dtype == torch.float32  # stored in float16, loaded as float32

@@ -1,4 +1,4 @@
-"""Camera conventions (SPEC section 4). Each convention is pinned with an input that would fool the
+"""Camera conventions (docs/conventions.md, Cameras). Each convention is pinned with an input that would fool the
 wrong one (kornia style): asymmetric angles so a sign flip of d_polar, of d_azimuth or of d_radius,
 or using ``t`` instead of ``-R^T t`` as the camera centre, gives a different T."""
 
@@ -15,10 +15,10 @@ from zero123.camera import (
     DEFAULT_INPUT_DISTANCE,
     RelativeCamera,
     blender_to_opencv_world_to_cam,
-    camera_center_from_world_to_cam,
+    camera_centers_from_world_to_cams,
     embed_cameras,
     parse_cameras,
-    spherical_from_world_to_cam,
+    spherical_from_world_to_cams,
     world_to_cam_from_spherical,
     world_to_cam_look_at,
 )
@@ -36,13 +36,13 @@ def assert_T(cam, expected, **kw):
 
 # ---------------------------------------------------------------------- seed API / from_degrees
 def test_seed_api_dict_hand_values():
-    """Seed API: +elevation moves the camera UP, so d_polar = -elevation (SPEC 4: +d_polar = down);
+    """Seed API: +elevation moves the camera UP, so d_polar = -elevation (docs/conventions.md, Cameras: +d_polar = down);
     +azimuth = zero123 +d_azimuth; radius is a ratio -> d_radius = input_distance * (ratio - 1).
     Elevation 20 / azimuth 30 / ratio 1.2: a polar-vs-elevation mix-up gives +0.349, an azimuth
     flip gives sin = -0.5, a ratio used raw gives 1.2 or 0.2."""
     (cam,) = parse_cameras({"azimuth": 30.0, "elevation": 20.0, "radius": 1.2})
     assert_T(cam, [-D(20), 0.5, math.cos(D(30)), DEFAULT_INPUT_DISTANCE * 0.2])
-    assert DEFAULT_INPUT_DISTANCE == 1.85  # middle of the training range [1.5, 2.2] (SPEC 6)
+    assert DEFAULT_INPUT_DISTANCE == 1.85  # middle of the training range [1.5, 2.2] (docs/conventions.md, Dataset layout)
     np.testing.assert_allclose(T(cam)[3], 0.37, atol=1e-6)
 
 
@@ -58,21 +58,40 @@ def test_from_degrees_defaults_and_delta_radius():
 
 
 def test_demo_presets_match_spec():
-    """SPEC 4 demo presets: 'above' = polar -90 (elevation +90), 'below' = +90, 'left' = azimuth -90."""
+    """docs/conventions.md, Cameras demo presets: 'above' = polar -90 (elevation +90), 'below' = +90, 'left' = azimuth -90."""
     assert RelativeCamera.from_degrees(elevation=90).d_polar == pytest.approx(-math.pi / 2)
     assert RelativeCamera.from_degrees(elevation=-90).d_polar == pytest.approx(math.pi / 2)
     assert T(RelativeCamera.from_degrees(azimuth=-90))[1] == pytest.approx(-1.0)
 
 
-def test_round_trip_as_dict_and_properties():
+def test_user_facing_properties_round_trip():
     cam = RelativeCamera.from_degrees(azimuth=33, elevation=-12, delta_radius=0.1)
     assert cam.elevation == pytest.approx(-12) and cam.azimuth == pytest.approx(33)
-    assert T(RelativeCamera.from_params(cam.as_dict())) == pytest.approx(T(cam))
+    back = RelativeCamera.from_params({"azimuth": cam.azimuth, "elevation": cam.elevation, "delta_radius": cam.d_radius})
+    assert T(back) == pytest.approx(T(cam))
+
+
+@pytest.mark.parametrize(
+    "change,match",
+    [(dict(azimuth=1e9), "azimuth .* \\[-360, 360\\]"), (dict(elevation=200), "elevation .* \\[-180, 180\\]"),
+     (dict(elevation=-181), "elevation")],
+)
+def test_absurd_changes_are_errors(change, match):
+    """An azimuth change beyond a full turn or an elevation change beyond the training range of
+    d_polar is refused instead of wrapping silently."""
+    with pytest.raises(ValueError, match=match):
+        RelativeCamera.from_degrees(**change)
+
+
+def test_elevation_beyond_90_warns():
+    with pytest.warns(UserWarning, match="over the pole"):
+        cam = RelativeCamera.from_degrees(elevation=120)
+    assert cam.d_polar == pytest.approx(-D(120))
 
 
 # ---------------------------------------------------------------------- world-to-cam matrices
 def test_from_world_to_cam_with_generated_matrices():
-    """Cond at polar 60, azimuth 10, r 1.8; target at polar 100, azimuth 40, r 2.0 (SPEC 4):
+    """Cond at polar 60, azimuth 10, r 1.8; target at polar 100, azimuth 40, r 2.0 (docs/conventions.md, Cameras):
     T = [+40 deg (camera moved DOWN), sin 30, cos 30, +0.2]."""
     cond = world_to_cam_from_spherical(D(60), D(10), 1.8)
     target = world_to_cam_from_spherical(D(100), D(40), 2.0)
@@ -98,9 +117,9 @@ def test_from_world_to_cam_with_hand_built_matrices():
     c_t = np.array([1.5, 0.0, 1.5 * s3])
     r_t = np.array([[0, 1, 0], [-s3 / 2, 0, 0.5], [0.5, 0, s3 / 2]])
     target = np.concatenate([r_t, (-r_t @ c_t)[:, None]], axis=1)
-    np.testing.assert_allclose(camera_center_from_world_to_cam(cond), [0, -2, 0], atol=1e-12)
-    np.testing.assert_allclose(camera_center_from_world_to_cam(target), c_t, atol=1e-12)
-    np.testing.assert_allclose(spherical_from_world_to_cam(target), [D(30), 0.0, 3.0], atol=1e-12)
+    np.testing.assert_allclose(camera_centers_from_world_to_cams(cond), [0, -2, 0], atol=1e-12)
+    np.testing.assert_allclose(camera_centers_from_world_to_cams(target), c_t, atol=1e-12)
+    np.testing.assert_allclose([float(v) for v in spherical_from_world_to_cams(target)], [D(30), 0.0, 3.0], atol=1e-12)
     with pytest.warns(UserWarning, match="d_radius"):  # d_radius 1.0 is out of the training range
         cam = RelativeCamera.from_world_to_cam(cond, target)
     assert_T(cam, [-D(60), 1.0, 0.0, 1.0])
@@ -115,7 +134,7 @@ def test_from_world_to_cam_with_hand_built_matrices():
 
 @pytest.mark.parametrize("polar,azimuth", [(D(90), 0.0), (D(60), D(135)), (D(120), D(-100)), (D(5), D(30))])
 def test_world_to_cam_looks_at_origin_with_z_up(polar, azimuth):
-    """SPEC 4: the camera looks along its -Z at the origin; image +Y is the projection of world +Z."""
+    """docs/conventions.md, Cameras: the camera looks along its -Z at the origin; image +Y is the projection of world +Z."""
     m = world_to_cam_from_spherical(polar, azimuth, 1.7)
     rot, t = m[:, :3], m[:, 3]
     np.testing.assert_allclose(rot @ rot.T, np.eye(3), atol=1e-12)
@@ -123,7 +142,7 @@ def test_world_to_cam_looks_at_origin_with_z_up(polar, azimuth):
     np.testing.assert_allclose(rot @ np.zeros(3) + t, [0, 0, -1.7], atol=1e-12)  # origin straight ahead
     up_in_cam = rot @ np.array([0.0, 0.0, 1.0])
     assert up_in_cam[1] > 0 and abs(up_in_cam[0]) < 1e-12  # world up points up, not sideways
-    np.testing.assert_allclose(spherical_from_world_to_cam(m), [polar, azimuth, 1.7], atol=1e-12)
+    np.testing.assert_allclose([float(v) for v in spherical_from_world_to_cams(m)], [polar, azimuth, 1.7], atol=1e-12)
 
 
 @pytest.mark.parametrize("polar", [0.0, math.pi])
@@ -134,7 +153,7 @@ def test_poles_are_continuous_limits(polar):
         at_pole = world_to_cam_from_spherical(polar, azimuth, 2.0)
         near = world_to_cam_from_spherical(polar + (1e-7 if polar == 0 else -1e-7), azimuth, 2.0)
         np.testing.assert_allclose(at_pole, near, atol=1e-6)
-        np.testing.assert_allclose(camera_center_from_world_to_cam(at_pole), [0, 0, 2.0 * math.cos(polar)], atol=1e-12)
+        np.testing.assert_allclose(camera_centers_from_world_to_cams(at_pole), [0, 0, 2.0 * math.cos(polar)], atol=1e-12)
     top = world_to_cam_from_spherical(0.0, 0.0, 2.0)
     np.testing.assert_allclose(top[1, :3], [-1, 0, 0], atol=1e-12)  # image up = world -X
     assert RelativeCamera.from_world_to_cam(top, world_to_cam_from_spherical(D(90), 0.0, 2.0)).d_polar == pytest.approx(math.pi / 2)
@@ -199,12 +218,12 @@ def test_from_kiui():
 
 def test_from_stable_dreamfusion():
     """stable-dreamfusion: polar from its +Y up axis goes into d_polar; it feeds sin(-d_az), so
-    its +30 azimuth reaches the model as sin = -0.5 (SPEC 4)."""
+    its +30 azimuth reaches the model as sin = -0.5 (docs/conventions.md, Cameras)."""
     assert_T(RelativeCamera.from_stable_dreamfusion(15, 30, -0.2), [D(15), -0.5, math.cos(D(30)), -0.2])
 
 
 def test_cond_polar_embedding_for_stable_zero123():
-    """Stable Zero123: 4th slot = deg2rad(90 - input elevation), NOT d_radius (SPEC 4).
+    """Stable Zero123: 4th slot = deg2rad(90 - input elevation), NOT d_radius (docs/conventions.md, Cameras).
     Input elevation 30 -> 60 deg = 1.0472 rad; a d_radius of 0.3 must not leak in."""
     cam = RelativeCamera.from_degrees(azimuth=30, elevation=10, delta_radius=0.3)
     assert_T(cam, [-D(10), 0.5, math.cos(D(30)), D(60)], kind="cond_polar", cond_elevation=30)
@@ -268,10 +287,10 @@ def test_out_of_range_warns_but_works():
         cam = RelativeCamera.from_degrees(radius=1.5)  # 1.85 * 0.5 = 0.925 > 0.7
     assert cam.d_radius == pytest.approx(0.925)
     with pytest.warns(UserWarning, match="d_polar.*training range"):
-        RelativeCamera.from_degrees(elevation=200)
+        RelativeCamera.from_degrees(elevation=180)  # d_polar = -pi: the edge of (-pi, pi)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        RelativeCamera.from_degrees(azimuth=720, elevation=89, radius=1.3)  # in range: silent
+        RelativeCamera.from_degrees(azimuth=360, elevation=89, radius=1.3)  # in range: silent
 
 
 def test_parse_accepts_mixed_and_typed():

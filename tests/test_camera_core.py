@@ -15,7 +15,6 @@ from zero123.camera import (
     focal_length_px,
     intrinsics_from_fov,
     relative_pose_embedding,
-    spherical_from_world_to_cam,
     spherical_from_world_to_cams,
     world_to_cam_from_spherical,
     world_to_cams_from_spherical,
@@ -51,7 +50,8 @@ def test_spherical_round_trip_and_elevation():
     np.testing.assert_allclose(a.numpy(), azimuth, atol=1e-12)
     np.testing.assert_allclose(r.numpy(), radius, atol=1e-12)
     for i in range(8):
-        assert spherical_from_world_to_cam(poses[i].numpy()) == pytest.approx((polar[i], azimuth[i], radius[i]), abs=1e-12)
+        one = [float(v) for v in spherical_from_world_to_cams(poses[i].numpy())]  # a single (3, 4) matrix
+        assert one == pytest.approx([polar[i], azimuth[i], radius[i]], abs=1e-12)
         assert elevation_deg_from_world_to_cam(poses[i]) == pytest.approx(90 - math.degrees(polar[i]), abs=1e-9)
 
 

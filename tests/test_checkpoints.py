@@ -1,4 +1,4 @@
-"""Checkpoint formats (SPEC section 8): every format, written from ONE set of tiny random weights,
+"""Checkpoint formats (docs/conventions.md, Checkpoint formats): every format, written from ONE set of tiny random weights,
 loads to the same numbers; the full-size original key set is consumed exactly; bad input is named.
 """
 
@@ -78,7 +78,7 @@ def reference(weights):
 
 @pytest.mark.parametrize("fmt", ["ldm_ckpt", "ldm_safetensors", "layout_a", "layout_b", "ours"])
 def test_every_format_gives_identical_noise_and_images(fmt, formats, reference, tiny_image):
-    """SPEC section 8: same weights in every layout -> eps within 1e-6 (fp32) and the same image."""
+    """docs/conventions.md, Checkpoint formats: same weights in every layout -> eps within 1e-6 (fp32) and the same image."""
     from zero123.camera import RelativeCamera
 
     pipe = _load(formats[fmt])
@@ -110,7 +110,7 @@ def test_from_pretrained_routes_every_format(fmt, formats, reference):
 
 
 def test_ema_is_default_and_use_ema_false_takes_raw_weights(formats, weights):
-    """SPEC section 8.1: EMA under flattened names is what the demo samples with; the raw copy
+    """docs/conventions.md, Checkpoint formats: EMA under flattened names is what the demo samples with; the raw copy
     (the fixture adds 0.5) is used only with use_ema=False."""
     ref = weights["unet"].state_dict()["conv_in.weight"]
     ema = load_components(formats["ldm_ckpt"], config_overrides=TINY_OVERRIDES)
@@ -130,7 +130,7 @@ def test_half_precision_and_vae_scale_from_checkpoint(formats):
 
 
 def test_camera_embedding_from_argument_name_and_metadata(weights, tmp_path):
-    """SPEC section 4: nothing in the weights tells Stable Zero123 apart; name/metadata/caller does."""
+    """docs/conventions.md, Cameras: nothing in the weights tells Stable Zero123 apart; name/metadata/caller does."""
     from safetensors.torch import save_file
 
     sd = {k: v.contiguous() for k, v in original_state_dict(weights, ema=False).items()}
@@ -147,7 +147,7 @@ def test_camera_embedding_from_argument_name_and_metadata(weights, tmp_path):
 
 @pytest.mark.slow
 def test_full_size_original_key_set_is_consumed_exactly():
-    """SPEC sections 1 and 8.1: the complete key set and shapes of a real original checkpoint
+    """docs/conventions.md, Network and Checkpoint formats: the complete key set and shapes of a real original checkpoint
     (on the meta device: no memory) convert with no key left over and every shape matching."""
     from accelerate import init_empty_weights  # noqa: F401  (meta construction below)
 
@@ -248,8 +248,10 @@ def test_unknown_format_and_unreadable_path(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="unknown format"):
         load_components(tmp_path / "empty")
-    with pytest.raises(FileNotFoundError, match="not a local path"):
+    with pytest.raises(FileNotFoundError, match="no such file or folder"):
         load_components(tmp_path / "nope.ckpt")
+    with pytest.raises(FileNotFoundError, match="not a local path"):
+        load_components("no-such-model-name")
     torch.save({"state_dict": {"foo.weight": torch.zeros(2)}}, tmp_path / "other.ckpt")
     with pytest.raises(ValueError, match="unknown checkpoint format"):
         load_components(tmp_path / "other.ckpt")
@@ -269,7 +271,7 @@ def test_permission_denied(formats, tmp_path):
 
 
 def test_lightning_pickle_needs_trust_pickle(weights, tmp_path):
-    """SPEC section 8.1: Lightning pickles callbacks, so weights_only=True fails (torch >= 2.6);
+    """docs/conventions.md, Checkpoint formats: Lightning pickles callbacks, so weights_only=True fails (torch >= 2.6);
     with trust_pickle the file loads even though the callback's module is not importable."""
     mod = types.ModuleType("fake_lightning_callbacks")
 

@@ -1,4 +1,4 @@
-"""``zero123 convert`` / ``zero123 info`` and name resolution through the local HF cache (SPEC section 8).
+"""``zero123 convert`` / ``zero123 info`` and name resolution through the local HF cache (docs/conventions.md, Checkpoint formats).
 Nothing here touches the network: lookups run with ``local_files_only=True`` or a fake cache."""
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def test_info_reports_format_counts_ema_dtype(ldm_file, weights):
     assert r.exit_code == 0, r.output
     d = json.loads(r.output)
     assert d["format"] == "ldm" and d["ema"] == "present" and d["camera_embedding"] == "cond_polar"
-    assert d["in_channels"] == 8 and d["prediction_type"] == "epsilon"  # every original file is eps (SPEC 3)
+    assert d["in_channels"] == 8 and d["prediction_type"] == "epsilon"  # every original file is eps (docs/conventions.md, Sampling)
     assert d["components"]["unet"]["parameters"] == sum(p.numel() for p in weights["unet"].parameters())
     assert d["components"]["vae"]["dtype"] == "float32"
     table = runner.invoke(app, ["info", str(ldm_file), "--config-overrides", json.dumps(TINY_OVERRIDES)])
@@ -137,3 +137,55 @@ def test_registry_covers_the_published_names():
 def test_unknown_name_lists_known_names(tmp_path):
     with pytest.raises(FileNotFoundError, match="Known names: .*zero123-105000"):
         resolve("not-a-model", cache_dir=tmp_path, local_files_only=True)
+
+
+# ---------------------------------------------------------------- a new user's friction (issue 10)
+def test_offline_hub_name_fails_at_once_with_trust_pickle_advice(tmp_path, monkeypatch):
+    """Before: five network retries with back-off (28 s) ahead of the error. Now one quick reachability
+    check, no download attempt, and the advice for a Lightning .ckpt names trust_pickle=True."""
+    import socket
+    import time
+
+    import huggingface_hub
+
+    def no_network(*a, **k):
+        raise OSError("Name or service not known")
+
+    def must_not_download(*a, **k):
+        raise AssertionError("the hub client was asked to download although the hub is unreachable")
+
+    for var in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "HF_HUB_OFFLINE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", must_not_download)
+    t0 = time.perf_counter()
+    with pytest.raises(FileNotFoundError) as e:
+        resolve("zero123-105000", cache_dir=tmp_path, local_files_only=False)
+    assert time.perf_counter() - t0 < 5
+    msg = str(e.value)
+    assert "cannot reach" in msg and "trust_pickle=True" in msg and "--trust-pickle" in msg
+    with pytest.raises(FileNotFoundError) as e:  # a diffusers folder needs no pickle opt-in
+        resolve("kxic/zero123-165000", cache_dir=tmp_path, local_files_only=False)
+    assert "trust_pickle" not in str(e.value)
+
+
+def test_random_bytes_ckpt_is_not_called_a_pickle(tmp_path):
+    """Before: 'contains pickled Python objects ... pass trust_pickle=True'. Now: not a checkpoint."""
+    import numpy as np
+
+    path = tmp_path / "noise.ckpt"
+    path.write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    r = runner.invoke(app, ["info", str(path)])
+    assert r.exit_code == 2 and "is not a PyTorch checkpoint" in r.stderr, r.output
+    assert "trust" not in r.stderr and "pickled Python objects" not in r.stderr
+    path.write_bytes(b"\x80\x02" + path.read_bytes()[2:])  # pickle protocol header, then noise
+    r = runner.invoke(app, ["info", str(path)])
+    assert r.exit_code == 2 and "is corrupt" in r.stderr and "trust" not in r.stderr, r.output
+
+
+def test_info_reports_the_stored_dtype_of_a_folder(tmp_path):
+    """The bundled model is stored in float16; the loader casts to float32, info must say float16."""
+    r = runner.invoke(app, ["info", "bundled", "--json"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert {c["dtype"] for n, c in d["components"].items() if n != "scheduler"} == {"float16"}

@@ -137,3 +137,43 @@ def test_run_cli_errors_turns_user_errors_into_exit_2(capsys):
         cmd(-1)
     assert e.value.exit_code == 2
     assert capsys.readouterr().err == "error: x must be positive, got -1\n"
+
+
+# ---------------------------------------------------------------- the photo path (issue 10 item 5) and early checks
+def test_segment_option_cutout_and_method_printed(tiny_model_dir, tmp_path):
+    """--segment picks the method; cutout.png is the input at full size; the method used is printed."""
+    rgb = np.full((90, 120, 3), 240, np.uint8)
+    rgb[30:60, 40:80] = (200, 30, 30)
+    path = tmp_path / "photo.png"
+    Image.fromarray(rgb).save(path)
+    out = tmp_path / "o"
+    res = runner.invoke(app, ["nvs", str(path), "--model", str(tiny_model_dir), "--steps", "2", "--device", "cpu",
+                              "--segment", "threshold", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "segmentation method 'threshold'" in res.stdout and "cutout.png" in res.stdout
+    cut = Image.open(out / "cutout.png")
+    assert cut.size == (120, 90) and cut.mode == "RGBA"
+    alpha = np.asarray(cut)[..., 3]
+    assert alpha[45, 60] == 255 and alpha[5, 5] == 0
+
+
+@pytest.mark.parametrize("extra,match", [
+    (["--segment", "grabcut", "--no-preprocess"], "contradict"),
+    (["--segment", "carvekit"], "--segment must be one of"),
+    (["--elevation", "200"], "--elevation"),
+    (["--azimuth", "1e9"], "--azimuth"),
+    (["--cond-elevation", "nan"], "--cond-elevation"),
+])
+def test_more_bad_options(image_path, tmp_path, extra, match):
+    res = runner.invoke(app, ["nvs", str(image_path), "--model", str(tmp_path / "no-model"), "-o", str(tmp_path / "o"), *extra])
+    assert res.exit_code == 2 and res.stderr.startswith("error: ") and match in res.stderr, res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+
+
+def test_unwritable_out_fails_before_the_model_loads(image_path, tmp_path):
+    """Before: -o was checked only after sampling. Now it is checked first: with a missing model
+    too, the error is about -o/--out."""
+    (tmp_path / "file").write_text("x")
+    res = runner.invoke(app, ["nvs", str(image_path), "--model", str(tmp_path / "no-model"), "--device", "cpu",
+                              "-o", str(tmp_path / "file" / "views")])
+    assert res.exit_code == 2 and "-o/--out" in res.stderr and "not a folder" in res.stderr, res.stderr

@@ -1,4 +1,4 @@
-"""The camera convention end to end (issue 4 item 6; SPEC section 4).
+"""The camera convention end to end (issue 4 item 6; docs/conventions.md, Cameras).
 
 A cube with a coloured plate on each side (+X red, -X green, +Y blue, -Y yellow, +Z magenta,
 -Z cyan) is rendered at a condition pose; each user-facing camera change goes through
@@ -9,7 +9,7 @@ Hand derivation of the expectations, condition camera at polar 60, azimuth 20, d
 its direction is (sin60 cos20, sin60 sin20, cos60) = (0.81, 0.30, 0.50), so +X (red) faces it
 most, +Y (blue) a little, from the image's RIGHT (camera right = forward x up = (-0.34, 0.94, 0)),
 and the top (magenta) is in the upper half of the image. +azimuth is counter-clockwise seen from
-+Z (SPEC 4): azimuth +90 -> direction (-0.30, 0.81, 0.5): blue; -90 -> (0.30, -0.81, 0.5):
++Z (docs/conventions.md, Cameras): azimuth +90 -> direction (-0.30, 0.81, 0.5): blue; -90 -> (0.30, -0.81, 0.5):
 yellow; 180 -> (-0.81, -0.30, 0.5): green. Elevation +30 (camera UP, d_polar = -30 deg) -> polar 30:
 the top (magenta) dominates; elevation -30 -> polar 90 (equator): the top is seen edge-on.
 Radius ratio 1.2 shrinks the object's image area by about 1/1.2^2. A mirrored renderer or a
@@ -22,10 +22,11 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
-from zero123.camera import RelativeCamera, spherical_from_world_to_cam, world_to_cam_from_spherical
+from zero123.camera import RelativeCamera, spherical_from_world_to_cams, world_to_cam_from_spherical
 from zero123.data.objects import marker_cube
-from zero123.data.views_release import ViewsReleaseDataset, pose_embedding
+from zero123.data.views_release import ViewsReleaseDataset
 from zero123.data.writer import write_views
 from zero123.render import Light, create_renderer
 from zero123.render.gl_backend import gl_available
@@ -84,7 +85,7 @@ def renders(request, tmp_path_factory):
 
 
 def test_condition_view_orientation(renders):
-    """SPEC 4: +Y (blue) appears on the image right, the top (magenta) in the upper half; no -Y, -X."""
+    """docs/conventions.md, Cameras: +Y (blue) appears on the image right, the top (magenta) in the upper half; no -Y, -X."""
     _, images, _ = renders
     img = images[0]
     c = _counts(img)
@@ -116,26 +117,34 @@ def test_camera_change_brings_expected_side_into_view(renders, case):
 
 @pytest.mark.parametrize("case", range(len(CASES)), ids=[str(c[0]) for c in CASES])
 def test_written_matrices_give_camera_api_T(renders, case):
-    """T from the two written .npy files (SPEC 4 formula, via the dataset reader) == the camera API's T."""
+    """The T the TRAINER feeds for the written pair (view 0 -> view case + 1), and the T the dataset
+    reader returns for it, both equal the camera API's T for the user's change."""
+    from zero123.train.data import ViewSource, open_dataset
+
     root, _, cams = renders
+    t_api = cams[case].embedding()
+    # 1. the trainer's path: dataset -> ViewSource -> micro-batch, with the pair fixed
+    source = ViewSource(open_dataset(root, split="all", image_size=SIZE, seed=0, camera_embedding="relative_radius"),
+                        "relative_radius", use_cache=False)
+    batch = source.batch(lambda k, attempt=0: (0, 0, case + 1), [0])
+    torch.testing.assert_close(batch.pose[0], t_api, atol=1e-5, rtol=0)
+    # 2. the dataset reader's item for the same pair
     ds = ViewsReleaseDataset(root, split="all", image_size=SIZE)
-    cond, target = ds.load_world_to_cam("obj", 0), ds.load_world_to_cam("obj", case + 1)
-    t_files = pose_embedding(cond, target)
-    t_api = cams[case].embedding().numpy()
-    np.testing.assert_allclose(t_files, t_api, atol=1e-5)
+    ds.sample_pair = lambda index: (0, case + 1)
+    torch.testing.assert_close(ds[0]["pose"], t_api, atol=1e-5, rtol=0)
     # the file round-trip keeps float64 3x4 matrices
     raw = np.load(root / "obj" / f"{case + 1:03d}.npy")
     assert raw.dtype == np.float64 and raw.shape == (3, 4)
     # and the target camera really sits where the user asked (elevation + = up, radius ratio)
-    pc, ac, rc = spherical_from_world_to_cam(cond)
-    pt, at, rt = spherical_from_world_to_cam(target)
+    cond, target = ds.load_world_to_cam("obj", 0), ds.load_world_to_cam("obj", case + 1)
+    (pc, pt), _, (rc, rt) = (x.tolist() for x in spherical_from_world_to_cams(np.stack([cond, target])))
     change = CASES[case][0]
     assert math.degrees(pc - pt) == pytest.approx(change.get("elevation", 0.0), abs=1e-6)
     assert rt / rc == pytest.approx(change.get("radius", 1.0), abs=1e-9)
 
 
 def test_written_matrices_look_at_origin_with_y_up(renders):
-    """Every written matrix: rotation orthonormal (det +1), -Z looks at the origin, +Y is up (SPEC 4)."""
+    """Every written matrix: rotation orthonormal (det +1), -Z looks at the origin, +Y is up (docs/conventions.md, Cameras)."""
     root, _, _ = renders
     for path in sorted((root / "obj").glob("*.npy")):
         m = np.load(path)

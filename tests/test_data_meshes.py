@@ -1,5 +1,5 @@
 """Mesh import (issue 4 items 1b and 8): formats, textures and vertex colours kept, scenes flattened,
-SPEC section 6 normalisation, and clear errors for bad input."""
+the normalisation of docs/conventions.md, Cameras, and clear errors for bad input."""
 
 from __future__ import annotations
 

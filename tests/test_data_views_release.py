@@ -1,4 +1,4 @@
-"""ViewsReleaseDataset (issue 4 item 5; SPEC sections 4 and 6): layout, split, white background,
+"""ViewsReleaseDataset (issue 4 item 5; docs/conventions.md, Cameras and Dataset layout): layout, split, white background,
 [-1, 1] scaling, T from the stored matrices, deterministic pair sampling, clear errors."""
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def _make(root, names, views=4, size=16):
 
 
 def test_split_first_99_percent_train_and_tiny_datasets():
-    """SPEC 6: first 99% train, rest val; val non-empty for >= 2 objects; 1 object -> train only."""
+    """docs/conventions.md, Dataset layout: first 99% train, rest val; val non-empty for >= 2 objects; 1 object -> train only."""
     names = [f"o{i}" for i in range(300)]
     assert split_names(names, "train") == names[:297] and split_names(names, "val") == names[297:]
     assert split_names(names[:2], "val") == ["o1"] and split_names(names[:2], "train") == ["o0"]
@@ -52,7 +52,7 @@ def test_item_contents_white_background_and_pose(tmp_path):
     assert torch.allclose(img[:, 8, 8], torch.tensor([200, 100, 50]) / 127.5 - 1)
     c, t = item["cond_index"], item["target_index"]
     assert c != t
-    # SPEC 4: T = [theta_t - theta_c, sin(phi_t - phi_c), cos(phi_t - phi_c), r_t - r_c], by hand
+    # docs/conventions.md, Cameras: T = [theta_t - theta_c, sin(phi_t - phi_c), cos(phi_t - phi_c), r_t - r_c], by hand
     d_az = math.radians(40 * (t - c))
     expected = [math.radians(20 * (t - c)), math.sin(d_az), math.cos(d_az), 0.1 * (t - c)]
     np.testing.assert_allclose(item["pose"].numpy(), expected, atol=1e-6)

@@ -1,4 +1,4 @@
-"""Dataset writer and `zero123 render-dataset` (issue 4 items 4 and 8; SPEC section 6 layout)."""
+"""Dataset writer and `zero123 render-dataset` (issue 4 items 4 and 8; docs/conventions.md, Dataset layout)."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def test_writes_views_release_layout(tmp_path):
     m = np.load(folder / "000.npy")
     assert m.dtype == np.float64 and m.shape == (3, 4)
     dist = np.linalg.norm(-m[:, :3].T @ m[:, 3])
-    assert 1.5 <= dist <= 2.2  # SPEC 6 camera distance range
+    assert 1.5 <= dist <= 2.2  # the camera distance range (docs/conventions.md, Dataset layout)
     assert len(ViewsReleaseDataset(tmp_path, split="all", image_size=32)) == 3
 
 
@@ -108,6 +108,18 @@ def test_cli_renders_and_reports_errors(tmp_path):
     (tmp_path / "empty").mkdir()
     res = runner.invoke(app, ["render-dataset", "--meshes", str(tmp_path / "empty"), "--out", str(tmp_path / "f")])
     assert res.exit_code == 2 and "no mesh files" in res.output
+
+
+def test_cli_exits_non_zero_when_every_object_failed(tmp_path):
+    """Before: exit 0 with 'rendered 0 ... failed 2'. Now: a one-line error naming the first failure."""
+    (tmp_path / "in").mkdir()
+    for name in ("a.obj", "b.obj"):
+        (tmp_path / "in" / name).write_text("this is not a mesh\n")
+    res = CliRunner().invoke(app, ["render-dataset", "--meshes", str(tmp_path / "in"), "-o", str(tmp_path / "out"),
+                                   "--views", "2", "--size", "32", "--backend", BACKEND, "--no-progress"])
+    assert res.exit_code == 1, res.output
+    assert "error: every object failed (2)" in res.stderr and "first error" in res.stderr
+    assert json.loads((tmp_path / "out" / "valid_paths.json").read_text()) == []
 
 
 @pytest.mark.slow

@@ -1,4 +1,4 @@
-"""Metrics and protocol definitions of the evaluation harness (SPEC section 10)."""
+"""Metrics and protocol definitions of the evaluation harness (docs/conventions.md, Evaluation protocols)."""
 
 from __future__ import annotations
 
@@ -171,7 +171,7 @@ def test_parse_targets():
 
 
 def test_target_change_matches_relative_camera_signs():
-    """SPEC 4: +elevation = camera moves up = negative d_polar; azimuth wraps (270 == -90)."""
+    """docs/conventions.md, Cameras: +elevation = camera moves up = negative d_polar; azimuth wraps (270 == -90)."""
     up = RelativeCamera(d_polar=math.radians(-30), d_azimuth=0.0)
     assert TargetChange(0, 30).distance_deg(up) == pytest.approx(0.0, abs=1e-9)
     assert TargetChange(0, -30).distance_deg(up) == pytest.approx(60.0)
@@ -183,7 +183,7 @@ def test_target_change_matches_relative_camera_signs():
 @pytest.mark.parametrize("embedding, expect_elev", [("relative_radius", False), ("cond_polar", True)])
 def test_pipeline_predictor_call_contract(embedding, expect_elev):
     """The pipeline gets cameras=[...], output_type='np', a seeded CPU generator, and cond_elevation
-    only for Stable-Zero123-style models (SPEC 4, camera_embedding == 'cond_polar')."""
+    only for Stable-Zero123-style models (docs/conventions.md, Cameras, camera_embedding == 'cond_polar')."""
     import torch
     from PIL import Image
 

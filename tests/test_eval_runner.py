@@ -1,4 +1,4 @@
-"""Evaluation runner and ``zero123 eval nvs`` on fake views_release folders (SPEC sections 4, 6, 10)."""
+"""Evaluation runner and ``zero123 eval nvs`` on fake views_release folders (docs/conventions.md, Cameras, Dataset layout and Evaluation protocols)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ RELATIVE = [(90, 0), (180, 0), (270, 0), (0, 30), (0, -30)]
 
 def make_views_release(root: Path, n_objects: int = 3, size: int = 32, same_image: bool = False, seed: int = 0) -> Path:
     """Fake dataset: per object view 0 at (polar 60, az 20), views 1..5 at RELATIVE changes;
-    random RGBA PNGs with transparent corners (SPEC 6 layout)."""
+    random RGBA PNGs with transparent corners (docs/conventions.md, Dataset layout)."""
     rng = np.random.default_rng(seed)
     for o in range(n_objects):
         folder = root / f"obj{o:02d}"
@@ -49,7 +49,7 @@ def _proto(**kw) -> EvalProtocol:
 
 # ------------------------------------------------------------------------------------ runner
 def test_identity_is_perfect_when_gt_equals_input(tmp_path):
-    """SPEC 10 baseline: identical views -> PSNR inf, SSIM 1 for every target."""
+    """The identity baseline (docs/conventions.md, Evaluation protocols): identical views -> PSNR inf, SSIM 1 for every target."""
     data = make_views_release(tmp_path / "d", same_image=True)
     rep = evaluate(ViewsFolder(data, "all"), _proto(), None, tmp_path / "out", progress=False)
     s = rep.summary["identity"]
@@ -121,7 +121,7 @@ class _Oracle:
 
 
 def test_model_reported_beside_identity_with_margin_and_camera_targets(tmp_path):
-    """Camera-change targets pick the views at those relative poses (SPEC 4 signs); the model
+    """Camera-change targets pick the views at those relative poses (signs: docs/conventions.md, Cameras); the model
     gets the input elevation (90 - polar) and is scored beside identity with the margin."""
     data = make_views_release(tmp_path / "d", n_objects=2)
     views = ViewsFolder(data, "all")
@@ -239,7 +239,7 @@ def test_cli_tiny_random_model(tmp_path, tiny_model):
 # ------------------------------------------------------------------------------------ test sets
 def test_render_relative_testset_is_scored_at_exact_changes(tmp_path):
     """Views 1..5 of a rendered test set are at exactly az 90/180/270, el +30/-30 from view 0
-    (SPEC 4 relative pose from the stored matrices), and `eval nvs` picks them up by default."""
+    (the relative pose of the stored matrices, docs/conventions.md, Cameras), and `eval nvs` picks them up by default."""
     from zero123.eval.testset import render_relative_testset
 
     data = tmp_path / "ts"
@@ -277,3 +277,39 @@ def test_render_testset_cli_object_complexity(tmp_path):
     r = runner.invoke(app, ["eval", "render-testset", "-o", str(tmp_path / "bad"), "--count", "1",
                             "--texture-probability", "2"])
     assert r.exit_code == 2 and "texture_probability" in r.output and not (tmp_path / "bad" / "heldout_000000").exists()
+
+
+def test_evaluate_reports_progress_per_object_and_denoising_step(tmp_path, tiny_pipeline):
+    """`eval nvs` was silent for minutes: evaluate() now shows objects and, for a predictor with an
+    ``on_step`` slot (PipelinePredictor), its denoising steps; the slot is restored afterwards."""
+    from zero123.eval import PipelinePredictor
+
+    steps = []
+    pred = PipelinePredictor(tiny_pipeline, num_inference_steps=3, name="model", on_step=lambda d, t: steps.append((d, t)))
+    pred(Image.new("RGB", (32, 32)), [world_cam_change()], cond_elevation=0.0, seed=0)
+    assert steps == [(1, 3), (2, 3), (3, 3)]  # S = 3: grid 1, 334, 667, 1000 without its last entry
+
+    class Stepping:
+        name = "model"
+
+        def __init__(self):
+            self.on_step, self.seen = None, []
+
+        def __call__(self, input_image, cameras, *, cond_elevation, seed):
+            self.seen.append(callable(self.on_step))
+            self.on_step(1, 1)
+            return [np.asarray(input_image, dtype=np.float64) / 255.0 for _ in cameras]
+
+    data = make_views_release(tmp_path / "d", n_objects=2)
+    stepping = Stepping()
+    evaluate(ViewsFolder(data, "all"), _proto(targets=(2,)), stepping, None, progress=True)
+    assert stepping.seen == [True, True] and stepping.on_step is None
+    quiet = Stepping()
+    with pytest.raises(TypeError):  # progress=False: nothing fills the slot (None is not callable)
+        evaluate(ViewsFolder(data, "all"), _proto(targets=(2,)), quiet, None, progress=False)
+
+
+def world_cam_change():
+    from zero123.camera import RelativeCamera
+
+    return RelativeCamera.from_degrees(azimuth=30.0)

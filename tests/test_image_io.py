@@ -1,6 +1,5 @@
 """Image loading: bad inputs give clear errors, every pixel format becomes 8-bit RGB/RGBA, huge
-images are downscaled without being decoded at full size (issue 2, item 7; SPEC section 5 feeds
-on the result)."""
+images are downscaled without being decoded at full size (issue 2, item 7; docs/conventions.md, Images)."""
 
 from __future__ import annotations
 
@@ -275,3 +274,57 @@ def test_huge_png_downscaled_with_bounded_memory(tmp_path):
     assert int(centre) < 10 and int(corner) == 255
     assert kinds == "LargeImageWarning"
     assert int(peak_mb) < 200, f"peak RSS {peak_mb} MB: the image was decoded at full size"
+
+
+# ---------------------------------------------------------------------- one ingestion path (issue 10 item 3)
+def test_one_rule_for_16_bit_pngs_everywhere(tmp_path, tiny_pipeline):
+    """A 16-bit PNG means the same 8-bit values in the pipeline, preprocessing's compositing, the
+    training reader and the evaluation reader. Before, compositing scaled by 65535 and truncated
+    (25700 -> 99) while the loader rounded v / 257 (-> 100)."""
+    from zero123.camera import world_to_cam_from_spherical
+    from zero123.data.views_release import ViewsReleaseDataset
+    from zero123.eval.views import ViewsFolder
+    from zero123.image_io import composite_on_white
+
+    arr = np.full((64, 64), 257 * 100, np.uint16)
+    arr[:, 32:] = 65535
+    obj = tmp_path / "data" / "obj"
+    obj.mkdir(parents=True)
+    for v in range(2):
+        (obj / f"{v:03d}.png").write_bytes(encode_png(arr, color_type=0, bit_depth=16))
+        np.save(obj / f"{v:03d}.npy", world_to_cam_from_spherical(1.0, v * 0.5, 2.0))
+    path = obj / "000.png"
+    expected = np.where(np.arange(64) < 32, 100, 255)[None, :].repeat(64, 0)
+    assert (np.asarray(load_image(path))[..., 0] == expected).all()
+    with Image.open(path) as raw:  # what a caller handing us a PIL 16-bit image gets
+        assert raw.mode.startswith("I") and (np.asarray(composite_on_white(raw))[..., 0] == expected).all()
+    t = tiny_pipeline.image_to_tensor(path)[0, 0].numpy()
+    np.testing.assert_allclose((t + 1) * 127.5, expected, atol=1e-4)
+    d = ViewsReleaseDataset(tmp_path / "data", split="all", image_size=64).load_image("obj", 0)[0].numpy()
+    np.testing.assert_allclose((d + 1) * 127.5, expected, atol=1e-4)
+    e = np.asarray(ViewsFolder(tmp_path / "data", split="all").load_rgb("obj", 0))[..., 0]
+    assert (e == expected).all()
+
+
+def test_out_of_range_floats_are_an_error_everywhere(tiny_pipeline):
+    """Before: the pipeline clipped floats outside [0, 1] silently while load_image refused them."""
+    bad = np.full((16, 16, 3), 1.5, np.float32)
+    with pytest.raises(ValueError, match=r"values in \[0, 1\]"):
+        load_image(bad)
+    with pytest.raises(ValueError, match=r"input_image: float images must have values in \[0, 1\]"):
+        tiny_pipeline.image_to_tensor(bad)
+    with pytest.raises(ValueError, match=r"values in \[0, 1\]"):
+        _to_rgb_or_rgba(Image.fromarray(np.full((8, 8), 3.0, np.float32), mode="F"))
+
+
+def test_partial_alpha_blend_or_the_training_loaders_rule():
+    from zero123.image_io import composite_on_white
+
+    rgba = np.zeros((8, 8, 4), np.uint8)
+    rgba[..., 0] = 200
+    rgba[:, :4, 3] = 128  # half transparent
+    rgba[:, 4:, 3] = 0  # fully transparent
+    im = Image.fromarray(rgba, "RGBA")
+    blended, hard = np.asarray(composite_on_white(im)), np.asarray(composite_on_white(im, blend=False))
+    assert tuple(blended[0, 0]) == (227, 127, 127) and tuple(blended[0, 7]) == (255, 255, 255)
+    assert tuple(hard[0, 0]) == (200, 0, 0) and tuple(hard[0, 7]) == (255, 255, 255)

@@ -1,4 +1,4 @@
-"""Zero123Pipeline on tiny random models: numerics of SPEC sections 2-3, batching, I/O, save/load."""
+"""Zero123Pipeline on tiny random models: numerics of docs/conventions.md, Conditioning and Sampling, batching, I/O, save/load."""
 
 from __future__ import annotations
 
@@ -84,7 +84,7 @@ class _Recorder:
 
 
 def test_recording_unet_channel_order_unscaled_concat_and_zero_uncond(tiny_pipeline, tiny_image):
-    """SPEC 1-2: channels [noisy (0-3), concat (4-7)]; concat = VAE mode NOT scaled by 0.18215;
+    """docs/conventions.md, Network and Conditioning: channels [noisy (0-3), concat (4-7)]; concat = VAE mode NOT scaled by 0.18215;
     uncond = zero token after cc_projection AND zero concat latent; image encoded once."""
     pipe = tiny_pipeline
     views = [{"azimuth": 30.0}, {"azimuth": 120.0, "elevation": -10.0}]
@@ -181,7 +181,7 @@ def _bicubic_matrix(n_in, n_out):
 
 @pytest.mark.parametrize("size_in,size_out", [(64, 32), (256, 224)])
 def test_clip_preprocess_matches_first_principles(size_in, size_out):
-    """SPEC 2: bicubic, align_corners=True, no antialias, no centre crop, [0,1], OpenAI mean/std."""
+    """docs/conventions.md, Conditioning: bicubic, align_corners=True, no antialias, no centre crop, [0,1], OpenAI mean/std."""
     fake = SimpleNamespace(image_encoder=SimpleNamespace(config=SimpleNamespace(image_size=size_out)))
     x = torch.rand(2, 3, size_in, size_in, generator=torch.Generator().manual_seed(0)) * 2 - 1
     ours = Zero123Pipeline.clip_preprocess(fake, x.double())
@@ -301,9 +301,12 @@ def test_bad_arguments_raise_clear_errors(tiny_pipeline, tiny_image, kwargs, exc
         tiny_pipeline(tiny_image, **kwargs)
 
 
-@pytest.mark.parametrize("bad", ["image.png", np.zeros((4, 4, 2), np.uint8), torch.zeros(2, 8, 8), np.zeros((4, 4, 3), np.int64)])
+@pytest.mark.parametrize("bad", [123, np.zeros((4, 4, 2), np.uint8), torch.zeros(2, 8, 8), np.zeros((4, 4, 3), np.int64),
+                                 np.full((16, 16, 3), 1.5, np.float32), "missing.png"])
 def test_bad_images_rejected(tiny_pipeline, bad):
-    with pytest.raises((TypeError, ValueError), match="input_image"):
+    """Through zero123.image_io: out-of-range floats are an error (as everywhere), a missing path is
+    FileNotFoundError, each message names input_image."""
+    with pytest.raises((TypeError, ValueError, FileNotFoundError), match="input_image"):
         tiny_pipeline(bad, {"azimuth": 0.0}, num_inference_steps=STEPS)
 
 

@@ -1,4 +1,4 @@
-"""Demo preprocessing (SPEC section 5): hard mask (alpha > 127), white background, crop to the
+"""Demo preprocessing (docs/conventions.md, Preprocessing): hard mask (alpha > 127), white background, crop to the
 mask's box, longest side fitted to 200 of 256 (issue 2; ``upscale=False`` = the original's
 downscale-only rule), centred; deterministic; a clear error when there is no foreground."""
 
@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from zero123.preprocess import MissingDependencyError, composite_on_white, preprocess_image
+from zero123.image_io import composite_on_white
+from zero123.preprocess import MissingDependencyError, preprocess_image
 
 
 def rgba_object(size=(120, 80), box=(30, 20, 70, 40), colour=(200, 30, 40)):
@@ -34,7 +35,7 @@ def test_alpha_crop_fit_centre():
 
 
 def test_hard_mask_threshold_127():
-    """SPEC 5: alpha > 127 is foreground, <= 127 background (no blending of partial alpha)."""
+    """docs/conventions.md, Preprocessing: alpha > 127 is foreground, <= 127 background (no blending of partial alpha)."""
     im = Image.new("RGBA", (64, 64), (0, 0, 0, 0))
     im.paste((10, 20, 30, 128), (10, 10, 30, 30))  # 128: foreground
     im.paste((10, 20, 30, 127), (40, 40, 60, 60))  # 127: background
@@ -124,3 +125,16 @@ def test_accepts_paths_and_arrays(tmp_path):
 def test_composite_on_white_blends():
     im = Image.new("RGBA", (8, 8), (0, 0, 0, 128))
     assert composite_on_white(im).getpixel((0, 0)) == (127, 127, 127)
+
+
+@pytest.mark.parametrize("image,method,suggested,not_suggested", [
+    (Image.new("RGB", (64, 64), (30, 30, 30)), "threshold", "'grabcut'", "'threshold'"),
+    (Image.new("RGB", (64, 64), (30, 30, 30)), "grabcut", "'threshold'", "'grabcut'"),
+    (Image.new("RGBA", (64, 64), (255, 0, 0, 0)), "auto", "'threshold'", "'alpha'"),
+])
+def test_no_foreground_suggests_another_method(image, method, suggested, not_suggested):
+    """Before: 'try another method (e.g. method='grabcut')' even when GrabCut was what failed."""
+    with pytest.raises(ValueError, match="no foreground") as e:
+        preprocess_image(image, method=method)
+    advice = str(e.value).split("try another method")[1]
+    assert suggested in advice and not_suggested not in advice

@@ -1,6 +1,6 @@
 """Renderer backends (issue 4 item 2): shared interface, anti-aliased exact alpha, backends agree.
 
-Camera model: SPEC section 6 (49.13 deg horizontal FOV); poses: SPEC section 4 (world-to-camera,
+Camera model: docs/conventions.md, Dataset layout (49.13 deg horizontal FOV); poses: docs/conventions.md, Cameras (world-to-camera,
 Blender camera axes).
 """
 
@@ -47,7 +47,7 @@ def test_square_coverage_matches_pinhole_projection(backend):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_up_and_right_in_image(backend):
-    """Camera on +X looking at the origin (SPEC 4): world +Z is image up, world +Y is image right."""
+    """Camera on +X looking at the origin (docs/conventions.md, Cameras): world +Z is image up, world +Y is image right."""
     size = 64
     mesh = RenderMesh.from_arrays([(0, 0, 0.2), (0, 0.3, 0.2), (0, 0, 0.5)], [(0, 1, 2)])  # upper, right of centre
     img = create_renderer(backend, image_size=size).render(mesh, world_to_cam_from_spherical(math.pi / 2, 0.0, 2.0)[None])[0]

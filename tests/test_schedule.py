@@ -1,4 +1,4 @@
-"""The original Zero-1-to-3 DDIM grid (SPEC section 3) and its diffusers counterpart."""
+"""The original Zero-1-to-3 DDIM grid (docs/conventions.md, Sampling) and its diffusers counterpart."""
 
 from __future__ import annotations
 
@@ -17,12 +17,12 @@ from zero123.schedule import (
 
 
 def test_original_grid_s10():
-    # SPEC 3: S = 10 runs 9 steps, 801 -> 1 (the noisiest grid entry 901 is dropped)
+    # docs/conventions.md, Sampling: S = 10 runs 9 steps, 801 -> 1 (the noisiest grid entry 901 is dropped)
     assert original_ddim_timesteps(10).tolist() == [801, 701, 601, 501, 401, 301, 201, 101, 1]
 
 
 def test_original_grid_s50():
-    # SPEC 3: S = 50 runs 49 steps from t = 961 to t = 1
+    # docs/conventions.md, Sampling: S = 50 runs 49 steps from t = 961 to t = 1
     ts = original_ddim_timesteps(50).tolist()
     assert len(ts) == 49
     assert ts == list(range(961, 0, -20))
@@ -30,7 +30,7 @@ def test_original_grid_s50():
 
 
 def test_original_grid_s75():
-    # SPEC 3: c = 13, 77 grid entries (1 ... 989); the sampler runs 76 steps from 976
+    # docs/conventions.md, Sampling: c = 13, 77 grid entries (1 ... 989); the sampler runs 76 steps from 976
     assert len(original_ddim_grid(75)) == 77
     ts = original_ddim_timesteps(75).tolist()
     assert len(ts) == 76
@@ -49,10 +49,10 @@ def test_set_timesteps_original_and_diffusers():
     sched = DDIMScheduler(**SCHEDULER_CONFIG)
     ts = set_timesteps(sched, 50, "original")
     assert ts.tolist() == list(range(961, 0, -20))
-    # SPEC 3: diffusers' leading spacing runs 981 ... 1 for S = 50 (one step more)
+    # docs/conventions.md, Sampling: diffusers' leading spacing runs 981 ... 1 for S = 50 (one step more)
     ts = set_timesteps(sched, 50, "diffusers")
     assert ts.tolist() == list(range(981, 0, -20))
-    # ... and for S = 75 it differs more. SPEC 3 quotes 74 steps from t = 950; diffusers 0.42's
+    # ... and for S = 75 it differs more. docs/conventions.md (Sampling) quotes 74 steps from t = 950; diffusers 0.42's
     # "leading" spacing gives 75 steps 963 ... 1. Either way it is not the original 976 ... 1.
     ts = set_timesteps(sched, 75, "diffusers")
     assert ts[-1].item() == 1 and ts[0].item() in (950, 963) and len(ts) in (74, 75)
@@ -82,7 +82,7 @@ def _reference_ddim_step(eps, t, x, alphas, prev_offset, eta, noise):
 def test_ddim_step_on_original_grid_matches_reference(eta):
     sched = DDIMScheduler(**SCHEDULER_CONFIG)
     alphas = alphas_cumprod_float64(SCHEDULER_CONFIG)
-    # SPEC 3: the last step goes to alpha_bar[0] = 0.99915, not 1
+    # docs/conventions.md, Sampling: the last step goes to alpha_bar[0] = 0.99915, not 1
     assert abs(alphas[0].item() - 0.99915) < 1e-12
     assert (alphas.float() - sched.alphas_cumprod).abs().max() < 1e-6
     g = torch.Generator().manual_seed(0)

@@ -214,6 +214,6 @@ def test_reconstruct_command_from_views(tmp_path, renderer):
     # the CLI's documented default is the library's
     import inspect
 
-    from zero123.cli.reconstruct import reconstruct
+    from zero123.cli.reconstruct import DEFAULT_ELEVATION, reconstruct
 
-    assert inspect.signature(reconstruct).parameters["elevation"].default == DEFAULT_INPUT_ELEVATION
+    assert inspect.signature(reconstruct).parameters["elevation"].default == DEFAULT_ELEVATION == DEFAULT_INPUT_ELEVATION

@@ -1,4 +1,4 @@
-"""Trainer (issue 5): config, CFG dropout (SPEC 2), EMA and init (SPEC 7), end-to-end CLI runs,
+"""Trainer (issue 5): config, CFG dropout (docs/conventions.md, Conditioning), EMA and init (docs/conventions.md, Training recipe), end-to-end CLI runs,
 export, and bad input. Tiny models, a handful of steps, 32 px random views."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ TINY = REPO / "configs" / "tiny-debug.yaml"
 
 
 def make_views_release(root: Path, n_objects: int = 3, n_views: int = 12, size: int = 32, seed: int = 0) -> Path:
-    """A views_release folder (SPEC section 6) of random RGBA views and real world-to-camera poses."""
+    """A views_release folder (docs/conventions.md, Dataset layout) of random RGBA views and real world-to-camera poses."""
     rng = np.random.default_rng(seed)
     names = []
     for i in range(n_objects):
@@ -62,9 +62,9 @@ def views(tmp_path):
     return make_views_release(tmp_path / "data")
 
 
-# --------------------------------------------------------------------------- dropout (SPEC 2)
+# --------------------------------------------------------------------------- dropout (docs/conventions.md, Conditioning)
 def test_cfg_dropout_intervals_are_exact():
-    """SPEC 2: r<0.05 CLIP only; 0.05<=r<0.10 both; 0.10<=r<0.15 concat only; else none."""
+    """docs/conventions.md, Conditioning: r<0.05 CLIP only; 0.05<=r<0.10 both; 0.10<=r<0.15 concat only; else none."""
     from zero123.train.dropout import apply_cfg_dropout, dropout_masks
 
     r = torch.tensor([0.0, 0.0499, 0.05, 0.0999, 0.10, 0.1499, 0.15, 0.9])
@@ -82,7 +82,7 @@ def test_cfg_dropout_intervals_are_exact():
 
 
 def test_dropout_zeroes_clip_before_projection_pose_kept():
-    """SPEC 2: a dropped CLIP embedding still gets T appended, so the token is proj([0, T])."""
+    """docs/conventions.md, Conditioning: a dropped CLIP embedding still gets T appended, so the token is proj([0, T])."""
     from zero123.models.cc_projection import CCProjection
     from zero123.train.loop import Denoiser
 
@@ -109,9 +109,9 @@ def test_dropout_zeroes_clip_before_projection_pose_kept():
     assert seen["x"][0, 4:].eq(1).all() and seen["x"][1, 4:].eq(0).all()
 
 
-# --------------------------------------------------------------------------- EMA (SPEC 7)
+# --------------------------------------------------------------------------- EMA (docs/conventions.md, Training recipe)
 def test_ema_warmup_decay():
-    """SPEC 7: decay_n = min(decay, (1 + n) / (10 + n))."""
+    """docs/conventions.md, Training recipe: decay_n = min(decay, (1 + n) / (10 + n))."""
     from zero123.train.ema import EMA
 
     lin = torch.nn.Linear(1, 1, bias=False)
@@ -158,10 +158,10 @@ def test_config_yaml_roundtrip(tmp_path):
     assert Config.load(tmp_path / "x.yaml") == cfg
 
 
-# --------------------------------------------------------------------------- init (SPEC 7)
+# --------------------------------------------------------------------------- init (docs/conventions.md, Training recipe)
 def test_sd_image_variations_init_widens_conv_in(tmp_path):
-    """SPEC 7: conv_in 4 -> 8 with zero new channels: the widened U-Net ignores the concat latent
-    until trained; cc_projection starts as identity on the embedding columns (SPEC 1)."""
+    """docs/conventions.md, Training recipe: conv_in 4 -> 8 with zero new channels: the widened U-Net ignores the concat latent
+    until trained; cc_projection starts as identity on the embedding columns (docs/conventions.md, Network)."""
     from zero123.models.factory import build_components
     from zero123.train.config import ModelConfig
     from zero123.train.init import initial_components
@@ -403,3 +403,80 @@ def test_min_snr_weights_for_v_prediction_weigh_the_x0_error_like_epsilon():
     torch.testing.assert_close(x0_v, snr.clamp(max=5.0), rtol=1e-5, atol=1e-8)
     with pytest.raises(ValueError, match="prediction_type"):
         min_snr_weights(a, t, 5.0, "sample")
+
+
+# --------------------------------------------------------------------------- a new user's friction (issue 10)
+def test_failed_start_writes_nothing_and_a_corrected_rerun_works(tmp_path, views):
+    """Bad data: refused before RUN_DIR/config.yaml is written. A start that fails after it (the model
+    to fine-tune is missing) leaves no run behind: the corrected command runs, with or without --resume."""
+    run = tmp_path / "run"
+    r = run_cli("train", "--data", tmp_path / "no-data", "--config", tiny_config(tmp_path), "--out", run, "--no-progress")
+    assert r.exit_code == 2 and "no such dataset folder" in r.output, r.output
+    assert not (run / "config.yaml").exists()
+    bad = tiny_config(tmp_path, "bad.yaml", model={"init": "zero123", "init_path": str(tmp_path / "missing-model")},
+                      train={"train_image_encoder": False})
+    r = run_cli("train", "--data", views, "--config", bad, "--out", run, "--no-progress")
+    assert r.exit_code == 2 and "no such file or folder" in r.output, r.output
+    good = tiny_config(tmp_path, "good.yaml", train={"max_steps": 1})
+    r = run_cli("train", "--data", views, "--config", good, "--out", run, "--resume", "--no-progress")
+    assert r.exit_code == 0, r.output
+    assert Config.load(run / "config.yaml") == Config.load(good)
+
+
+def test_interrupted_vae_stage_resumes_to_the_same_vae(tmp_path, views):
+    """A signal in the VAE stage saves its progress; resuming gives the VAE an uninterrupted stage gives."""
+    from zero123.models.factory import build_components
+    from zero123.train.config import VAEStageConfig
+    from zero123.train.data import ViewSource, open_dataset
+    from zero123.train.vae_stage import train_vae
+
+    cfg = VAEStageConfig(steps=4, batch_size=2, log_every=100)
+    ds = open_dataset(views, split="all", image_size=32, seed=0, camera_embedding="relative_radius")
+    quiet = dict(seed=0, log=lambda m: None)
+    straight = build_components("tiny", seed=0)["vae"]
+    assert train_vae(straight, ViewSource(ds, "relative_radius", use_cache=True), cfg, **quiet) is not None
+    resumed = build_components("tiny", seed=0)["vae"]
+    calls = iter(range(100))
+    state = tmp_path / "vae_stage"
+    stopped = train_vae(resumed, ViewSource(ds, "relative_radius", use_cache=True), cfg, state_dir=state,
+                        should_stop=lambda: next(calls) >= 2, **quiet)
+    assert stopped is None and (state / "state.json").is_file()
+    assert json.loads((state / "state.json").read_text())["step"] == 2
+    assert train_vae(resumed, ViewSource(ds, "relative_radius", use_cache=True), cfg, state_dir=state, **quiet) is not None
+    for (k, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
+        torch.testing.assert_close(a, b, atol=0, rtol=0, msg=k)
+    assert straight.config.scaling_factor == resumed.config.scaling_factor
+
+
+def test_export_of_an_unfinished_run_says_what_to_do(tmp_path, views):
+    run = tmp_path / "run"
+    run.mkdir()
+    r = run_cli("export", run, tmp_path / "m")
+    assert r.exit_code == 2 and "not a training run folder" in r.output
+    Config.load(tiny_config(tmp_path)).save(run / "config.yaml")
+    (run / "vae_stage").mkdir()
+    r = run_cli("export", run, tmp_path / "m")
+    assert r.exit_code == 2 and "stopped before its first checkpoint" in r.output and "--resume" in r.output, r.output
+    (run / "base").mkdir()
+    r = run_cli("export", run, tmp_path / "m")
+    assert r.exit_code == 2 and "no checkpoint yet" in r.output and "--resume" in r.output, r.output
+
+
+def test_a_run_folder_as_model_says_export_it_first(tmp_path, views, tiny_image):
+    run = tmp_path / "run"
+    assert run_cli("train", "--data", views, "--config", tiny_config(tmp_path, train={"max_steps": 1}), "--out", run,
+                   "--no-progress").exit_code == 0
+    image = tmp_path / "in.png"
+    tiny_image.save(image)
+    r = run_cli("nvs", image, "--model", run, "--device", "cpu", "-o", tmp_path / "views")
+    assert r.exit_code == 2 and "is a training run" in r.output and f"zero123 export {run}" in r.output, r.output
+
+
+def test_readme_renders_the_dataset_at_the_size_it_trains_at():
+    """Before: the README rendered at 256 px for a 64 px config (trained fine, 16x the render work)."""
+    import re
+
+    readme = (REPO / "README.md").read_text()
+    render = re.search(r"zero123 render-dataset .*--out (\S+) .*--size (\d+)", readme)
+    config = re.search(rf"zero123 train --data {re.escape(render.group(1))} --config (\S+)", readme).group(1)
+    assert Config.load(REPO / config).data.image_size == int(render.group(2))

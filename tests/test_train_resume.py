@@ -1,5 +1,5 @@
 """Nothing lost (issue 5 item 2): exact resume, atomic checkpoints under a full disk, SIGTERM, and
-`accelerate launch --num_processes 2` on CPU (item 4). SPEC section 7 (EMA, optimizer) state is
+`accelerate launch --num_processes 2` on CPU (item 4). docs/conventions.md, Training recipe (EMA, optimizer) state is
 part of what must survive."""
 
 from __future__ import annotations
@@ -88,13 +88,13 @@ def _cli() -> list[str]:
     return [sys.executable, "-m", "zero123.cli.__main__"]
 
 
-def _train_and_sigterm(tmp_path, cfg: Path, trigger: str, timeout_after: float = 120) -> tuple[int, str, Path]:
+def _train_and_sigterm(tmp_path, cfg: Path, trigger: str, timeout_after: float = 120, resume: bool = False) -> tuple[int, str, Path]:
     """Run `zero123 train` in a subprocess, send SIGTERM once a line starts with ``trigger``;
     return (exit code, all output, run folder)."""
-    data = make_views_release(tmp_path / "data", n_objects=2)
+    data = tmp_path / "data" if resume else make_views_release(tmp_path / "data", n_objects=2)
     run = tmp_path / "run"
-    proc = subprocess.Popen(_cli() + ["train", "--data", str(data), "--config", str(cfg), "--out", str(run), "--no-progress"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    args = ["train", "--data", str(data), "--config", str(cfg), "--out", str(run), "--no-progress"] + (["--resume"] if resume else [])
+    proc = subprocess.Popen(_cli() + args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines = []
     try:
         deadline = time.time() + 240
@@ -122,14 +122,22 @@ def test_sigterm_writes_checkpoint_before_exit(tmp_path):
     assert "--resume" in out
 
 
-def test_sigterm_during_vae_stage_exits_promptly(tmp_path):
+def test_sigterm_during_vae_stage_keeps_its_progress(tmp_path):
     """A signal in the from-scratch VAE stage stops it at the next VAE step (not after the stage):
-    exit 130, no half-trained base model saved, and --resume starts the VAE stage again."""
+    exit 130, no half-trained base model, the stage's progress saved in RUN/vae_stage, and --resume
+    continues the stage from there instead of starting it again."""
     cfg = tiny_config(tmp_path, vae_stage={"steps": 100000, "log_every": 1})
     code, out, run = _train_and_sigterm(tmp_path, cfg, "vae step 2/", timeout_after=60)
     assert code == 130, out
-    assert "during the VAE stage" in out
+    assert "during the VAE stage" in out and "--resume" in out
     assert not (run / "base").exists()
+    import json
+
+    saved = json.loads((run / "vae_stage" / "state.json").read_text())["step"]
+    assert saved >= 2
+    code, out, _ = _train_and_sigterm(tmp_path, cfg, f"vae step {saved + 1}/", timeout_after=60, resume=True)
+    assert code == 130 and f"vae stage resumed at step {saved}/" in out, out
+    assert json.loads((run / "vae_stage" / "state.json").read_text())["step"] > saved
 
 
 @pytest.mark.slow

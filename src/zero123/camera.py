@@ -1,26 +1,18 @@
 """Cameras: the relative camera Zero-1-to-3 is conditioned on, and converters between conventions.
 
-Facts implemented here are in ``SPEC.md`` section 4.
+The convention in full, with the conventions of other codebases: ``docs/conventions.md``, "Cameras".
+This module is the camera core: the one place T (:func:`pose_vector`) and the pinhole focal length
+(:func:`focal_length_px`) are written; the pipeline, the trainer, the dataset reader, evaluation,
+the test sets and both renderers go through the functions below, and so must every new caller.
 
-World frame: z-up (Blender). Objects sit at the origin; cameras look at the origin.
-
-A stored pose is a 3x4 **world-to-camera** matrix ``[R | t]`` in Blender camera axes
-(camera looks along its own -Z, +Y is up in the image, +X is right). The camera centre is
-``C = -R^T t``. From ``C = (x, y, z)``:
-
-* polar   ``theta = atan2(sqrt(x^2 + y^2), z)``  (0 = straight above, pi/2 = on the equator)
-* azimuth ``phi   = atan2(y, x)``                 (counter-clockwise seen from +Z)
-* radius  ``r     = |C|``
-
-The model is conditioned on ``T = [d_polar, sin(d_azimuth), cos(d_azimuth), d_radius]`` (target
-minus condition view). **+d_polar moves the camera down**, so the user-facing "elevation" change is
-``-d_polar``. Stable Zero123 puts the *absolute* polar angle of the input view in the last slot
-instead of ``d_radius`` (``camera_embedding="cond_polar"``).
-
-User-facing parameters (``camera_params``): ``{"azimuth": deg, "elevation": deg, "radius": ratio}``
-where ``radius`` is target distance / input distance (1.0 = unchanged). It is converted to
-zero123's ``d_radius`` with a nominal input distance (:data:`DEFAULT_INPUT_DISTANCE`, the middle of
-the training range [1.5, 2.2]); ``"delta_radius"`` gives the raw zero123 value instead.
+In short: z-up world, objects at the origin; a stored pose is a 3x4 **world-to-camera** ``[R | t]``
+in Blender camera axes (looks along its -Z, +Y up, +X right), centre ``C = -R^T t``; polar
+``atan2(sqrt(x^2 + y^2), z)``, azimuth ``atan2(y, x)``, radius ``|C|``. The model sees
+``T = [d_polar, sin(d_azimuth), cos(d_azimuth), d_radius]`` (target minus condition); **+d_polar moves
+the camera down**, so the user-facing elevation change is ``-d_polar``; Stable Zero123 puts the input
+view's absolute polar angle in the last slot (``camera_embedding="cond_polar"``). User-facing
+``camera_params`` are ``{"azimuth": deg, "elevation": deg, "radius": ratio}`` (``"delta_radius"``:
+zero123's raw value), the ratio read with :data:`DEFAULT_INPUT_DISTANCE`.
 """
 
 from __future__ import annotations
@@ -39,11 +31,16 @@ CameraEmbedding = Literal["relative_radius", "cond_polar"]
 CAMERA_EMBEDDINGS: tuple[str, ...] = ("relative_radius", "cond_polar")
 
 #: Nominal distance of the input camera from the object, used to turn a radius *ratio* into
-#: zero123's ``d_radius``. The middle of the training range [1.5, 2.2] (SPEC section 6).
+#: zero123's ``d_radius``. The middle of the training range [1.5, 2.2] (docs/conventions.md, Dataset layout).
 DEFAULT_INPUT_DISTANCE = 1.85
-#: Training distribution limits (SPEC section 4).
+#: Training distribution limits (docs/conventions.md, Cameras).
 TRAIN_D_RADIUS_RANGE = (-0.7, 0.7)
 TRAIN_DISTANCE_RANGE = (1.5, 2.2)
+
+#: Largest user-facing camera changes in degrees: an azimuth change beyond one turn is a typo, an
+#: elevation change beyond 180 leaves the training range of d_polar (-180, 180).
+MAX_AZIMUTH_CHANGE = 360.0
+MAX_ELEVATION_CHANGE = 180.0
 
 _PARAM_KEYS = {"azimuth", "elevation", "radius", "delta_radius"}
 
@@ -113,6 +110,19 @@ class RelativeCamera:
         """
         azimuth = _finite("azimuth", azimuth)
         elevation = _finite("elevation", elevation)
+        if not -MAX_AZIMUTH_CHANGE <= azimuth <= MAX_AZIMUTH_CHANGE:
+            raise ValueError(f"azimuth is a change in degrees and must be in [-{MAX_AZIMUTH_CHANGE:g}, {MAX_AZIMUTH_CHANGE:g}], got {azimuth:g}")
+        if not -MAX_ELEVATION_CHANGE <= elevation <= MAX_ELEVATION_CHANGE:
+            raise ValueError(
+                f"elevation is a change in degrees and must be in [-{MAX_ELEVATION_CHANGE:g}, {MAX_ELEVATION_CHANGE:g}] "
+                f"(the polar range zero123 was trained on), got {elevation:g}"
+            )
+        if abs(elevation) > 90.0:
+            warnings.warn(
+                f"elevation change {elevation:g} deg is beyond +-90: the camera passes over the pole "
+                "(the original demo allowed -90 to 90)",
+                stacklevel=2,
+            )
         input_distance = _finite("input_distance", input_distance)
         if input_distance <= 0:
             raise ValueError(f"input_distance must be > 0, got {input_distance}")
@@ -169,9 +179,11 @@ class RelativeCamera:
 
     @classmethod
     def from_world_to_cam(cls, cond_world_to_cam: np.ndarray, target_world_to_cam: np.ndarray) -> "RelativeCamera":
-        """Relative camera between two stored 3x4 world-to-camera matrices (SPEC section 4)."""
-        pc, ac, rc = spherical_from_world_to_cam(cond_world_to_cam)
-        pt, at, rt = spherical_from_world_to_cam(target_world_to_cam)
+        """Relative camera between two stored 3x4 (or 4x4) world-to-camera matrices
+        (``docs/conventions.md``, "Cameras"); the spherical angles come from
+        :func:`spherical_from_world_to_cams`, as in :func:`relative_pose_embedding`."""
+        pc, ac, rc = (float(x) for x in spherical_from_world_to_cams(_as_world_to_cams("cond_world_to_cam", cond_world_to_cam)))
+        pt, at, rt = (float(x) for x in spherical_from_world_to_cams(_as_world_to_cams("target_world_to_cam", target_world_to_cam)))
         return cls(d_polar=pt - pc, d_azimuth=_wrap_angle(at - ac), d_radius=rt - rc)
 
     @classmethod
@@ -264,13 +276,7 @@ class RelativeCamera:
                     "camera_embedding='cond_polar' (Stable Zero123) needs the input view's elevation: "
                     "pass cond_elevation=<degrees above the equator>"
                 )
-            cond_elevation = _finite("cond_elevation", cond_elevation)
-            if not -90.0 <= cond_elevation <= 90.0:
-                raise ValueError(
-                    f"cond_elevation is the input view's absolute elevation in degrees and must be in [-90, 90], "
-                    f"got {cond_elevation}"
-                )
-            last = math.radians(90.0 - cond_elevation)
+            last = math.radians(90.0 - check_cond_elevation(cond_elevation))
         else:
             raise ValueError(f"camera embedding kind must be one of {CAMERA_EMBEDDINGS}, got {kind!r}")
         return pose_vector(
@@ -279,14 +285,27 @@ class RelativeCamera:
             torch.tensor(last, dtype=torch.float64),
         )
 
-    def as_dict(self) -> dict[str, float]:
-        """Seed-API style parameters (degrees; ``delta_radius`` is zero123's raw value) that
-        :meth:`from_params` maps back to this camera."""
-        return {"azimuth": self.azimuth, "elevation": self.elevation, "delta_radius": self.d_radius}
-
     def apply_to_spherical(self, polar: float, azimuth: float, radius: float) -> tuple[float, float, float]:
         """Target (polar, azimuth, radius) in radians/world units for an input camera at the given ones."""
         return polar + self.d_polar, _wrap_angle(azimuth + self.d_azimuth), radius + self.d_radius
+
+
+def check_cond_elevation(cond_elevation: float | None) -> float | None:
+    """``None``, or the input view's absolute elevation in degrees (+ = above the equator) checked
+    to be a finite number in [-90, 90]. Checked whenever it is given, whatever the model's embedding.
+
+    >>> check_cond_elevation(30), check_cond_elevation(None)
+    (30.0, None)
+    """
+    if cond_elevation is None:
+        return None
+    if isinstance(cond_elevation, bool) or not isinstance(cond_elevation, (numbers.Real, np.floating, np.integer)) \
+            or not math.isfinite(float(cond_elevation)) or not -90.0 <= float(cond_elevation) <= 90.0:
+        raise ValueError(
+            f"cond_elevation is the input view's absolute elevation in degrees and must be a finite number in [-90, 90], "
+            f"got {cond_elevation!r}"
+        )
+    return float(cond_elevation)
 
 
 def parse_cameras(
@@ -322,35 +341,6 @@ def _wrap_angle(a: float) -> float:
     if a <= 0:
         a += 2 * math.pi
     return a - math.pi
-
-
-def _check_world_to_cam(name: str, m) -> np.ndarray:
-    m = np.asarray(m, dtype=np.float64)
-    if m.shape not in ((3, 4), (4, 4)):
-        raise ValueError(f"{name} must be a 3x4 (or 4x4) world-to-camera matrix, got shape {m.shape}")
-    if not np.all(np.isfinite(m)):
-        raise ValueError(f"{name} contains NaN or inf")
-    rot = m[:3, :3]
-    err = float(np.abs(rot @ rot.T - np.eye(3)).max())
-    if err > 1e-3 or np.linalg.det(rot) < 0:
-        raise ValueError(
-            f"{name} must be a rigid world-to-camera matrix [R | t] with R a rotation "
-            f"(max |R R^T - I| = {err:.2e}, det R = {np.linalg.det(rot):.3f}); "
-            "a projection, scaled or mirrored matrix cannot be used"
-        )
-    return m[:3]
-
-
-def camera_center_from_world_to_cam(world_to_cam: np.ndarray) -> np.ndarray:
-    """Camera centre ``C = -R^T t`` (shape ``(3,)``) of a 3x4 world-to-camera matrix."""
-    m = _check_world_to_cam("world_to_cam", world_to_cam)
-    return -m[:, :3].T @ m[:, 3]
-
-
-def spherical_from_world_to_cam(world_to_cam: np.ndarray) -> tuple[float, float, float]:
-    """(polar, azimuth, radius) in radians / world units of a 3x4 world-to-camera matrix (z-up world)."""
-    x, y, z = camera_center_from_world_to_cam(world_to_cam)
-    return float(math.atan2(math.hypot(x, y), z)), float(math.atan2(y, x)), float(math.sqrt(x * x + y * y + z * z))
 
 
 def world_to_cam_from_spherical(polar: float, azimuth: float, radius: float) -> np.ndarray:
@@ -405,8 +395,8 @@ def world_to_cam_look_at(center: np.ndarray, target=(0.0, 0.0, 0.0), up=(0.0, 0.
 def blender_to_opencv_world_to_cam(world_to_cam: np.ndarray) -> np.ndarray:
     """Convert a world-to-camera matrix from Blender camera axes (+X right, +Y up, looks along -Z)
     to OpenCV camera axes (+X right, +Y down, looks along +Z)."""
-    m = _check_world_to_cam("world_to_cam", world_to_cam).copy()
-    m[1:3] *= -1.0
+    m = _as_world_to_cams("world_to_cam", world_to_cam).numpy().copy()
+    m[..., 1:3, :] *= -1.0
     return m
 
 
@@ -456,25 +446,37 @@ def relative_pose_embedding(
     """
     if kind not in CAMERA_EMBEDDINGS:
         raise ValueError(f"camera embedding kind must be one of {CAMERA_EMBEDDINGS}, got {kind!r}")
-    pc, ac, rc = spherical_from_world_to_cams(cond_world_to_cams)
-    pt, at, rt = spherical_from_world_to_cams(target_world_to_cams)
+    pc, ac, rc = spherical_from_world_to_cams(_as_world_to_cams("cond_world_to_cams", cond_world_to_cams))
+    pt, at, rt = spherical_from_world_to_cams(_as_world_to_cams("target_world_to_cams", target_world_to_cams))
     last = rt - rc if kind == "relative_radius" else pc.expand_as(pt)
     return pose_vector(pt - pc, at - ac, last)
 
 
 # ---------------------------------------------------------------------- batched poses (torch)
 def _as_world_to_cams(name: str, world_to_cams) -> torch.Tensor:
-    m = torch.as_tensor(np.asarray(world_to_cams) if not isinstance(world_to_cams, torch.Tensor) else world_to_cams)
+    """``(..., 3, 4)`` float64 tensor of rigid world-to-camera matrices (``(..., 4, 4)`` accepted), or a
+    ValueError naming ``name``: wrong shape, NaN/inf, or a rotation part that is not a rotation."""
+    m = world_to_cams if isinstance(world_to_cams, torch.Tensor) else torch.as_tensor(np.asarray(world_to_cams, dtype=np.float64))
     if m.ndim < 2 or tuple(m.shape[-2:]) not in ((3, 4), (4, 4)):
-        raise ValueError(f"{name} must be (B, 3, 4) world-to-camera matrices, got shape {tuple(m.shape)}")
+        raise ValueError(f"{name} must be 3x4 (or 4x4) world-to-camera matrices, shape (3, 4) or (B, 3, 4); got shape {tuple(m.shape)}")
+    m = m[..., :3, :].double()
     if not torch.isfinite(m).all():
         raise ValueError(f"{name} contains NaN or inf")
-    return m[..., :3, :]
+    rot = m[..., :3]
+    err = float((rot @ rot.transpose(-1, -2) - torch.eye(3, dtype=rot.dtype)).abs().max()) if m.numel() else 0.0
+    det = torch.linalg.det(rot) if m.numel() else torch.ones(1, dtype=rot.dtype)
+    if err > 1e-3 or bool((det < 0).any()):
+        raise ValueError(
+            f"{name} must be rigid world-to-camera matrices [R | t] with R a rotation "
+            f"(max |R R^T - I| = {err:.2e}, min det R = {float(det.min()):.3f}); "
+            "a projection, scaled or mirrored matrix cannot be used"
+        )
+    return m
 
 
 def camera_centers_from_world_to_cams(world_to_cams: torch.Tensor | np.ndarray) -> torch.Tensor:
     """Camera centres ``C = -R^T t``: ``(B, 3, 4)`` world-to-camera -> ``(B, 3)`` (world frame, float64)."""
-    m = _as_world_to_cams("world_to_cams", world_to_cams).double()
+    m = _as_world_to_cams("world_to_cams", world_to_cams)
     return -(m[..., :3].transpose(-1, -2) @ m[..., 3:]).squeeze(-1)
 
 
@@ -587,7 +589,7 @@ def camera_rays(
     ((1, 4, 4, 3), [-0.9872, 0.1128, -0.1128])
     """
     width = height if width is None else width
-    m = _as_world_to_cams("world_to_cams", world_to_cams).double()
+    m = _as_world_to_cams("world_to_cams", world_to_cams)
     if m.ndim == 2:
         m = m[None]
     f = focal_length_px(fov_deg, width)

@@ -7,15 +7,20 @@ same one-line error everywhere.
 
 from __future__ import annotations
 
-import torch
+import math
+import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # torch is imported inside the functions: the CLI reads this module's texts cheaply
+    import torch
 
 DEVICE_HELP = "auto (CUDA when available, else CPU), cpu, cuda, cuda:N or mps"
 DTYPE_HELP = "auto (fp16 on CUDA, fp32 elsewhere), fp32, fp16 or bf16"
 
 _DTYPE_NAMES = {
-    "fp32": torch.float32, "float32": torch.float32, "float": torch.float32,
-    "fp16": torch.float16, "float16": torch.float16, "half": torch.float16,
-    "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
+    "fp32": "float32", "float32": "float32", "float": "float32",
+    "fp16": "float16", "float16": "float16", "half": "float16",
+    "bf16": "bfloat16", "bfloat16": "bfloat16",
 }
 
 
@@ -29,6 +34,8 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     >>> resolve_device("cpu")
     device(type='cpu')
     """
+    import torch
+
     if isinstance(device, torch.device):
         text = str(device)
     else:
@@ -55,26 +62,46 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     return dev
 
 
+def dtype_from_name(dtype: str | torch.dtype, *, name: str = "dtype") -> torch.dtype:
+    """The ``torch.dtype`` a name stands for (``"fp32"``/``"float32"``, ``"fp16"``/``"half"``,
+    ``"bf16"``/``"bfloat16"``; a ``torch.dtype`` is returned as is), with no device check. The one
+    table of dtype names: the loader, the checkpoint converter and every command use it.
+
+    Raises:
+        ValueError: an unknown name, or a dtype other than float32, float16 and bfloat16; the
+            message starts with ``name``.
+
+    >>> dtype_from_name("half")
+    torch.float16
+    """
+    import torch
+
+    if isinstance(dtype, torch.dtype):
+        resolved = dtype
+    else:
+        text = str(dtype).strip().lower().replace("torch.", "")
+        if text not in _DTYPE_NAMES:
+            raise ValueError(f"{name} must be {DTYPE_HELP}; got {dtype!r}")
+        resolved = getattr(torch, _DTYPE_NAMES[text])
+    if resolved not in (torch.float32, torch.float16, torch.bfloat16):
+        raise ValueError(f"{name} must be float32, float16 or bfloat16, got {resolved}")
+    return resolved
+
+
 def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
     """The weights' dtype for ``dtype`` on ``device`` (``"auto"``/``None``: fp16 on CUDA, fp32 elsewhere).
 
     Raises:
         ValueError: an unknown name, or float16 on the CPU (unsupported there; the message says what to use).
 
-    >>> resolve_dtype("bf16", torch.device("cpu"))
+    >>> import torch; resolve_dtype("bf16", torch.device("cpu"))
     torch.bfloat16
     """
-    if isinstance(dtype, torch.dtype):
-        resolved = dtype
-    else:
-        text = ("auto" if dtype is None else str(dtype)).strip().lower().replace("torch.", "")
-        if text == "auto":
-            return torch.float16 if device.type == "cuda" else torch.float32
-        if text not in _DTYPE_NAMES:
-            raise ValueError(f"dtype must be {DTYPE_HELP}; got {dtype!r}")
-        resolved = _DTYPE_NAMES[text]
-    if resolved not in (torch.float32, torch.float16, torch.bfloat16):
-        raise ValueError(f"dtype must be float32, float16 or bfloat16, got {resolved}")
+    import torch
+
+    if dtype is None or (isinstance(dtype, str) and dtype.strip().lower() == "auto"):
+        return torch.float16 if device.type == "cuda" else torch.float32
+    resolved = dtype_from_name(dtype)
     if resolved == torch.float16 and device.type == "cpu":
         raise ValueError("dtype fp16 is not supported on CPU; use fp32 (or bf16), or a CUDA device")
     return resolved
@@ -83,3 +110,51 @@ def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torc
 def dtype_name(dtype: torch.dtype) -> str:
     """``torch.float32`` -> ``"float32"``."""
     return str(dtype).replace("torch.", "")
+
+
+# ---------------------------------------------------------------------- CPU threads
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask, else ``os.cpu_count()``)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def default_threads(cores: int | None = None, load: float | None = None) -> int:
+    """Threads for torch's CPU kernels when none are asked for: the cores that the 1-minute load
+    average says are free, at least 1 (``OMP_NUM_THREADS``, when set, wins).
+
+    torch starts one OpenMP thread per core; when other processes keep those cores busy, its
+    threads wait for each other and a run becomes many times slower than with a single thread
+    (``docs/benchmarks.md``, "CPU threads"). ``cores`` and ``load`` default to this machine's.
+
+    >>> default_threads(cores=2, load=1.7), default_threads(cores=2, load=0.1), default_threads(cores=16, load=3.0)
+    (1, 2, 13)
+    """
+    env = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if cores is None and load is None and env.isdigit() and int(env) > 0:
+        return int(env)
+    cores = available_cores() if cores is None else int(cores)
+    if load is None:
+        try:
+            load = os.getloadavg()[0]
+        except (AttributeError, OSError):  # no load average on this platform: assume idle
+            load = 0.0
+    return max(1, min(cores, math.floor(cores - load + 0.5)))
+
+
+def configure_threads(threads: int | None = None) -> int:
+    """Set torch's CPU thread count (``None``: :func:`default_threads`) and return it.
+
+    Raises:
+        ValueError: ``threads`` is not a positive integer.
+    """
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise ValueError(f"threads must be a positive integer, got {threads!r}")
+    import torch
+
+    n = default_threads() if threads is None else threads
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+    return n

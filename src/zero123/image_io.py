@@ -1,14 +1,19 @@
-"""Loading user images safely: one function, :func:`load_image`, that turns whatever a user hands
-us (a path, bytes, a PIL image, a numpy array or a torch tensor) into an RGB or RGBA PIL image.
+"""How every image enters the library: :func:`load_image` turns whatever it is handed (a path,
+bytes, a PIL image, a numpy array or a torch tensor) into an RGB or RGBA PIL image, and
+:func:`composite_on_white` is the one place transparency meets the white background. The pipeline
+(``Zero123Pipeline.image_to_tensor``), preprocessing, the dataset reader and evaluation all go
+through these two, so a 16-bit PNG or a float array means the same thing everywhere
+(``docs/conventions.md``, "Images").
 
-What it guarantees (issue 2, item 7):
+What :func:`load_image` guarantees:
 
 * Every failure is a ``ValueError`` / ``TypeError`` / ``FileNotFoundError`` that names the
   argument, the rule and the value: not an image, truncated or corrupt file, an image smaller than
   :data:`MIN_IMAGE_SIZE` pixels on a side, an unsupported array shape or dtype.
 * Every pixel format ends up 8-bit RGB or RGBA: grayscale, 16-bit, palette (with its
-  transparency), CMYK, YCbCr, float arrays. EXIF orientation is applied, so a phone photo is
-  upright.
+  transparency), CMYK, YCbCr, float arrays. ONE value rule: 16-bit data is divided by 257
+  (65535 -> 255); floats must lie in [0, 1] and out-of-range floats are an error, never clipped.
+  EXIF orientation is applied, so a phone photo is upright.
 * A huge image (more than ``max_pixels``) is downscaled with a :class:`LargeImageWarning` and is
   never decoded at full size when that can be avoided: JPEG uses the decoder's DCT scaling
   (``Image.draft``), non-interlaced 8-bit (and 16-bit grayscale) PNG is decoded in horizontal
@@ -133,6 +138,50 @@ def load_image(
             f"got {type(source).__name__}"
         )
     return image
+
+
+def composite_on_white(image: Image.Image, *, blend: bool = True) -> Image.Image:
+    """RGB image with any transparency over a white background; other modes are normalised first
+    with :func:`load_image`'s rules.
+
+    Args:
+        image: a PIL image of any mode.
+        blend: ``True`` alpha-blends (``a * rgb + (1 - a) * 255``: the pipeline's input, preprocessing,
+            evaluation). ``False`` is the original training loader's rule: pixels with alpha == 0
+            become white and every other pixel keeps its colour, partial alpha is not blended.
+
+    >>> half = Image.new("RGBA", (8, 8), (0, 0, 0, 128))
+    >>> composite_on_white(half).getpixel((0, 0)), composite_on_white(half, blend=False).getpixel((0, 0))
+    ((127, 127, 127), (0, 0, 0))
+    """
+    image = _to_rgb_or_rgba(image)
+    if image.mode == "RGB":
+        return image
+    if blend:
+        white = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, image).convert("RGB")
+    rgba = np.array(image)
+    rgb = rgba[..., :3].copy()
+    rgb[rgba[..., 3] == 0] = 255
+    return Image.fromarray(rgb, mode="RGB")
+
+
+def pad_to_square(image: Image.Image) -> Image.Image:
+    """``image`` centred on a square canvas of its longest side, keeping its aspect: transparent
+    padding for RGBA (so it composites to white), white padding for RGB. Square images are returned
+    as they are.
+
+    >>> pad_to_square(Image.new("RGB", (40, 20), (0, 0, 0))).size
+    (40, 40)
+    """
+    image = _to_rgb_or_rgba(image)
+    side = max(image.size)
+    if image.width == image.height:
+        return image
+    fill = (255, 255, 255, 0) if image.mode == "RGBA" else (255, 255, 255)
+    canvas = Image.new(image.mode, (side, side), fill)
+    canvas.paste(image, ((side - image.width) // 2, (side - image.height) // 2))
+    return canvas
 
 
 # ---------------------------------------------------------------------- decoding files
@@ -334,28 +383,46 @@ def _exif_orientation(image: Image.Image, *, allow_load: bool = True) -> int:
 
 # ---------------------------------------------------------------------- modes and arrays
 def _to_rgb_or_rgba(image: Image.Image) -> Image.Image:
-    """8-bit RGB, or RGBA when the image carries transparency."""
+    """8-bit RGB, or RGBA when the image carries transparency (the rules in :func:`load_image`)."""
     mode = image.mode
     if mode in ("RGB", "RGBA"):
         return image
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        array = np.asarray(image).astype(np.float64)
-        if mode.startswith("I;16"):
-            scale = 1.0 / 257.0
-        elif mode == "F" and array.size and np.nanmax(array) <= 1.0:
-            scale = 255.0
-        else:
-            scale = 1.0 / 257.0 if array.size and array.max() > 255 else 1.0
-        gray = Image.fromarray(np.clip(np.rint(array * scale), 0, 255).astype(np.uint8), mode="L")
+        array = np.asarray(image)
+        gray = Image.fromarray(_to_uint8(array, f"{mode} image", pil_integer_mode=True), mode="L")
         transparency = image.info.get("transparency")
         if isinstance(transparency, int):
-            alpha = Image.fromarray(np.where(np.asarray(image) == transparency, 0, 255).astype(np.uint8), mode="L")
+            alpha = Image.fromarray(np.where(array == transparency, 0, 255).astype(np.uint8), mode="L")
             return Image.merge("RGBA", (gray, gray, gray, alpha))
         return gray.convert("RGB")
     has_alpha = mode in ("LA", "La", "PA", "RGBa") or "transparency" in image.info
     if mode == "P" and image.palette is not None and image.palette.mode == "RGBA":
         has_alpha = True
     return image.convert("RGBA" if has_alpha else "RGB")
+
+
+def _to_uint8(array: np.ndarray, name: str, *, pil_integer_mode: bool = False) -> np.ndarray:
+    """THE pixel-value rule, for files, arrays, tensors and PIL's integer/float modes alike: uint8 as
+    is; bool -> 0/255; 16-bit data (uint16 arrays, PIL's ``I;16`` and 32-bit ``I`` modes) ->
+    ``round(v / 257)`` so 65535 -> 255, clipped; floats must lie in [0, 1] (up to 1e-3 of rounding)
+    and anything outside is an error, never a silent clip of real data."""
+    if array.dtype == np.uint8:
+        return array
+    if array.dtype == np.bool_:
+        return array.astype(np.uint8) * 255
+    if array.dtype == np.uint16 or (pil_integer_mode and np.issubdtype(array.dtype, np.integer)):
+        return np.clip(np.rint(array.astype(np.float64) / 257.0), 0, 255).astype(np.uint8)
+    if np.issubdtype(array.dtype, np.floating):
+        if not np.all(np.isfinite(array)):
+            raise ValueError(f"{name} contains NaN or inf values")
+        lo, hi = (float(array.min()), float(array.max())) if array.size else (0.0, 0.0)
+        if lo < -1e-3 or hi > 1 + 1e-3:
+            raise ValueError(
+                f"{name}: float images must have values in [0, 1], got range [{lo:.3g}, {hi:.3g}] "
+                "(for [-1, 1] data pass (x + 1) / 2; for 0-255 data pass uint8)"
+            )
+        return np.rint(np.clip(array, 0.0, 1.0) * 255.0).astype(np.uint8)
+    raise ValueError(f"{name} has unsupported dtype {array.dtype}; use uint8, uint16 or float in [0, 1]")
 
 
 def _image_from_array(array: np.ndarray, name: str, *, channels_first: bool) -> Image.Image:
@@ -369,24 +436,7 @@ def _image_from_array(array: np.ndarray, name: str, *, channels_first: bool) -> 
     if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[-1] not in (3, 4)):
         layout = "(C, H, W)" if channels_first else "(H, W), (H, W, 1), (H, W, 3) or (H, W, 4)"
         raise ValueError(f"{name} array must have shape {layout}, got {shape}")
-    if array.dtype == np.bool_:
-        array = array.astype(np.uint8) * 255
-    elif array.dtype == np.uint8:
-        pass
-    elif array.dtype == np.uint16:
-        array = np.rint(array.astype(np.float64) / 257.0).astype(np.uint8)
-    elif np.issubdtype(array.dtype, np.floating):
-        if not np.all(np.isfinite(array)):
-            raise ValueError(f"{name} contains NaN or inf values")
-        lo, hi = (float(array.min()), float(array.max())) if array.size else (0.0, 0.0)
-        if lo < -1e-3 or hi > 1 + 1e-3:
-            raise ValueError(
-                f"{name}: float images must have values in [0, 1], got range [{lo:.3g}, {hi:.3g}] "
-                "(for [-1, 1] data pass (x + 1) / 2; for 0-255 data pass uint8)"
-            )
-        array = np.rint(np.clip(array, 0.0, 1.0) * 255.0).astype(np.uint8)
-    else:
-        raise ValueError(f"{name} has unsupported dtype {array.dtype}; use uint8, uint16 or float in [0, 1]")
+    array = _to_uint8(array, name)
     if array.ndim == 2:
         return Image.fromarray(np.ascontiguousarray(array), mode="L")
     return Image.fromarray(np.ascontiguousarray(array), mode="RGB" if array.shape[-1] == 3 else "RGBA")

@@ -49,12 +49,7 @@ def load_pipeline(
     # 1. Resolve device and dtype first: a typo fails in milliseconds, not after loading weights.
     dev = resolve_device(device)
     dt = resolve_dtype(dtype, dev)
-    # 2. Load the weights through the one checkpoint path.
-    from diffusers.utils import logging as diffusers_logging
-    from transformers.utils import logging as transformers_logging
-
-    diffusers_logging.disable_progress_bar()
-    transformers_logging.disable_progress_bar()
+    # 2. Load the weights through the one checkpoint path (third-party loading bars off).
     pipe = Zero123Pipeline.from_pretrained(
         model, dtype=dt, trust_pickle=trust_pickle, use_ema=use_ema, camera_embedding=camera_embedding
     )

@@ -18,7 +18,7 @@ from typing import Any, Literal
 import numpy as np
 from PIL import Image
 
-from .camera import DEFAULT_INPUT_DISTANCE, RelativeCamera
+from .camera import DEFAULT_INPUT_DISTANCE, RelativeCamera, check_cond_elevation
 
 #: Views per row in the contact sheet (the input image comes first).
 SHEET_COLUMNS = 6
@@ -151,9 +151,10 @@ class NovelViews:
         row_labels = [labels[i] for i in range(0, len(tiles), columns)]
         return contact_sheet(rows, col_labels=col_labels, row_labels=row_labels, cell_size=cell)
 
-    def save(self, out_dir: str | Path) -> dict[str, Any]:
+    def save(self, out_dir: str | Path, *, contact_sheet: bool = True) -> dict[str, Any]:
         """Write ``input.png`` (what the model saw), ``cutout.png`` (when segmented), one PNG per view
-        and ``contact_sheet.png`` into ``out_dir``, each atomically. Returns what was written."""
+        and ``contact_sheet.png`` (unless ``contact_sheet=False``) into ``out_dir``, each atomically.
+        Returns what was written."""
         from .utils.fileio import atomic_save_image
 
         out = Path(out_dir)
@@ -165,34 +166,61 @@ class NovelViews:
             {"path": str(atomic_save_image(v.image, out / v.file_name(i))), **v.params, "seed": v.seed}
             for i, v in enumerate(self.views)
         ]
-        written["contact_sheet"] = str(atomic_save_image(self.contact_sheet(), out / "contact_sheet.png"))
+        if contact_sheet:
+            written["contact_sheet"] = str(atomic_save_image(self.contact_sheet(), out / "contact_sheet.png"))
         return written
 
 
-def camera_params(camera: Mapping[str, float] | RelativeCamera) -> dict[str, float]:
-    """User-facing ``{"azimuth", "elevation", "radius"}`` of a camera change (radius as a ratio;
-    a :class:`RelativeCamera`'s ``d_radius`` is read with the nominal input distance)."""
+def camera_params(camera: Mapping[str, float] | RelativeCamera, parsed: RelativeCamera | None = None) -> dict[str, float]:
+    """User-facing ``{"azimuth", "elevation", "radius"}`` of a camera change, as the user gave it
+    (radius as a ratio; a raw ``d_radius`` is read with the nominal input distance). ``parsed`` is
+    the camera's :class:`RelativeCamera` when the caller has it already."""
+    cam = camera if isinstance(camera, RelativeCamera) else parsed or RelativeCamera.from_params(camera)
+    if isinstance(camera, RelativeCamera) or "delta_radius" in camera:
+        radius = 1.0 + cam.d_radius / DEFAULT_INPUT_DISTANCE
+    else:
+        radius = camera.get("radius", 1.0)
     if isinstance(camera, RelativeCamera):
-        return {"azimuth": camera.azimuth, "elevation": camera.elevation,
-                "radius": 1.0 + camera.d_radius / DEFAULT_INPUT_DISTANCE}
-    cam = RelativeCamera.from_params(camera)
-    radius = camera.get("radius", 1.0) if "delta_radius" not in camera else 1.0 + cam.d_radius / DEFAULT_INPUT_DISTANCE
+        return {"azimuth": cam.azimuth, "elevation": cam.elevation, "radius": radius}
     return {"azimuth": float(camera.get("azimuth", 0.0)), "elevation": float(camera.get("elevation", 0.0)), "radius": float(radius)}
 
 
+def check_cameras(cameras: Sequence[Mapping[str, float] | RelativeCamera], *,
+                  cond_elevation: float | None = None) -> list[RelativeCamera]:
+    """The :class:`RelativeCamera` of each camera change, checked (and ``cond_elevation`` checked
+    when given), so a caller can refuse bad cameras before loading a model.
+
+    Raises:
+        ValueError: an empty list, a bad camera dict (the message starts with the parameter name,
+            e.g. ``"elevation must be ..."``) or a bad ``cond_elevation``.
+    """
+    if isinstance(cameras, (Mapping, RelativeCamera)) or not isinstance(cameras, Sequence) or not cameras:
+        raise ValueError("cameras must be a non-empty list of camera changes (dicts or RelativeCamera)")
+    check_cond_elevation(cond_elevation)
+    return [c if isinstance(c, RelativeCamera) else RelativeCamera.from_params(c, name=f"cameras[{i}]")
+            for i, c in enumerate(cameras)]
+
+
 def prepare_input(image, preprocessing: Preprocessing = Preprocessing()) -> PreparedInput:
-    """Load ``image`` (anything :func:`zero123.image_io.load_image` reads) and prepare it."""
-    from .image_io import load_image
+    """Load ``image`` (anything :func:`zero123.image_io.load_image` reads) and prepare it.
+
+    With ``segment="none"`` the image is used as it is, except that a non-square image is padded
+    to a square (centred; transparent, hence white, padding) instead of being squashed by the
+    pipeline's resize. Otherwise the object is cut out, recentred and scaled
+    (:func:`zero123.preprocess.preprocess_image`) and :attr:`PreparedInput.cutout` holds the cut-out
+    at the input's full resolution.
+    """
+    from .image_io import load_image, pad_to_square
 
     pil = load_image(image, name="image")
     if preprocessing.segment == "none":
-        return PreparedInput(image=pil, method="none")
+        return PreparedInput(image=pad_to_square(pil), method="none")
     from .preprocess import preprocess_image
 
     canvas = preprocessing.canvas_size
     result = preprocess_image(pil, method=preprocessing.segment, object_size=round(preprocessing.object_size * canvas),
                               canvas_size=canvas)
-    return PreparedInput(image=result.image, method=result.method, mask=result.mask)
+    return PreparedInput(image=result.image, method=result.method, cutout=result.cutout, mask=result.mask)
 
 
 def generate_views(
@@ -226,11 +254,8 @@ def generate_views(
     import torch
 
     # 1. Check the cameras before any heavy work
-    if isinstance(cameras, (Mapping, RelativeCamera)) or not isinstance(cameras, Sequence) or not cameras:
-        raise ValueError("cameras must be a non-empty list of camera changes (dicts or RelativeCamera)")
-    params = [camera_params(c) for c in cameras]
-    rel = [c if isinstance(c, RelativeCamera) else RelativeCamera.from_params(c, name=f"cameras[{i}]")
-           for i, c in enumerate(cameras)]
+    rel = check_cameras(cameras, cond_elevation=cond_elevation)
+    params = [camera_params(c, r) for c, r in zip(cameras, rel)]
 
     # 2. Prepare the input (unless the caller already did, e.g. to check it before loading a model)
     prepared = image if isinstance(image, PreparedInput) else prepare_input(image, preprocessing)

@@ -1,6 +1,6 @@
 """``Zero123Pipeline``: novel views of an object from one image and a camera change.
 
-Numerics follow the original Zero-1-to-3 release (SPEC sections 2-3):
+Numerics follow the original Zero-1-to-3 release (docs/conventions.md, Conditioning and Sampling):
 
 * CLIP preprocessing: image in [-1, 1] -> bicubic resize to the encoder's ``image_size`` with
   ``align_corners=True``, no antialias, no centre crop -> [0, 1] -> OpenAI mean/std.
@@ -21,7 +21,6 @@ import inspect
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -31,18 +30,18 @@ import torch.nn.functional as F
 from diffusers import DiffusionPipeline
 from diffusers.utils import BaseOutput
 
-from .camera import RelativeCamera, embed_cameras, parse_cameras
+from .camera import RelativeCamera, check_cond_elevation, embed_cameras, parse_cameras
 from .models.cc_projection import CCProjection  # noqa: F401  (diffusers loads only imported modules)
 from .schedule import TIMESTEP_SPACINGS, TimestepSpacing, set_timesteps
 
-#: OpenAI CLIP normalisation (SPEC section 2).
+#: OpenAI CLIP normalisation (docs/conventions.md, Conditioning).
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 OutputType = Literal["pil", "np", "pt", "latent"]
 OUTPUT_TYPES: tuple[str, ...] = ("pil", "np", "pt", "latent")
 
-ImageInput = PIL.Image.Image | np.ndarray | torch.Tensor
+ImageInput = PIL.Image.Image | np.ndarray | torch.Tensor | str | os.PathLike
 
 
 @dataclass
@@ -83,7 +82,7 @@ class Zero123Pipeline(DiffusionPipeline):
         vae: ``AutoencoderKL`` (SD KL-f8); ``config.sample_size`` is the image resolution.
         image_encoder: ``CLIPVisionModelWithProjection``; ``config.image_size`` is the CLIP input size.
         unet: ``UNet2DConditionModel`` with 8 input channels ``[noisy latent, concat latent]``.
-        scheduler: a ``DDIMScheduler`` (SPEC section 3); other schedulers need
+        scheduler: a ``DDIMScheduler`` (docs/conventions.md, Sampling); other schedulers need
             ``timestep_spacing="diffusers"``.
         cc_projection: :class:`zero123.CCProjection`; its ``config.camera_embedding`` says what
             the 4th slot of T holds.
@@ -164,7 +163,7 @@ class Zero123Pipeline(DiffusionPipeline):
 
     # ------------------------------------------------------------------ seams
     def clip_preprocess(self, images: torch.Tensor) -> torch.Tensor:
-        """CLIP input from images in [-1, 1] (SPEC section 2).
+        """CLIP input from images in [-1, 1] (docs/conventions.md, Conditioning).
 
         Args:
             images: ``(B, 3, H, W)`` in [-1, 1].
@@ -282,7 +281,7 @@ class Zero123Pipeline(DiffusionPipeline):
         t = t.expand(b) if t.ndim == 0 else t
         do_cfg = guidance_scale != 1.0
         if do_cfg:
-            # uncond first: zero token after the projection and zero concat latent (SPEC section 2)
+            # uncond first: zero token after the projection and zero concat latent (docs/conventions.md, Conditioning)
             unet_in = torch.cat([torch.cat([noisy, torch.zeros_like(concat)], 1), torch.cat([noisy, concat], 1)])
             context = torch.cat([torch.zeros_like(tokens), tokens])
             t = torch.cat([t, t])
@@ -308,53 +307,20 @@ class Zero123Pipeline(DiffusionPipeline):
     def image_to_tensor(self, image: ImageInput) -> torch.Tensor:
         """One input image as a ``(1, 3, S, S)`` float32 tensor in [-1, 1] at the model's resolution.
 
-        PIL images of any mode; numpy ``(H, W, 3|4)`` uint8 or float in [0, 1]; torch ``(3|4, H, W)``
-        or ``(1, 3|4, H, W)`` float in [0, 1]. The image is resized to ``S x S`` first, then any
-        alpha is composited over white (SPEC section 5, preprocessing off).
+        Anything :func:`zero123.image_io.load_image` reads (PIL image of any mode, path, numpy
+        ``(H, W, 3|4)`` uint8/uint16 or float in [0, 1], torch ``(3|4, H, W)`` in [0, 1]; out-of-range
+        floats are an error). The image is resized to ``S x S`` first (a non-square image is
+        squashed, as the original did; :func:`zero123.nvs.prepare_input` pads instead), then any
+        alpha is composited over white (``docs/conventions.md``, "Preprocessing").
         """
-        from .preprocess import composite_on_white
+        from .image_io import composite_on_white, load_image
 
-        pil = self._to_pil(image)
-        if pil.width < 1 or pil.height < 1:
-            raise ValueError(f"input_image is empty ({pil.width}x{pil.height})")
-        if pil.mode not in ("RGB", "RGBA"):
-            pil = composite_on_white(pil) if pil.mode not in ("LA", "PA", "P") else pil.convert("RGBA")
+        pil = load_image(image, name="input_image")
         s = self.image_size
         if pil.size != (s, s):
             pil = pil.resize((s, s), PIL.Image.Resampling.LANCZOS)
-        pil = composite_on_white(pil)
-        arr = np.asarray(pil, dtype=np.float32) / 127.5 - 1.0
+        arr = np.asarray(composite_on_white(pil), dtype=np.float32) / 127.5 - 1.0
         return torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0).contiguous()
-
-    @staticmethod
-    def _to_pil(image: ImageInput) -> PIL.Image.Image:
-        if isinstance(image, PIL.Image.Image):
-            return image
-        if isinstance(image, torch.Tensor):
-            t = image.detach().cpu()
-            if t.ndim == 4 and t.shape[0] == 1:
-                t = t[0]
-            if t.ndim != 3 or t.shape[0] not in (3, 4):
-                raise ValueError(f"input_image tensor must be (3|4, H, W) or (1, 3|4, H, W) in [0, 1], got shape {tuple(image.shape)}")
-            image = t.permute(1, 2, 0).float().numpy()
-        if isinstance(image, np.ndarray):
-            a = image
-            if a.ndim == 2:
-                a = np.repeat(a[..., None], 3, axis=2)
-            if a.ndim != 3 or a.shape[2] not in (3, 4):
-                raise ValueError(f"input_image array must be (H, W), (H, W, 3) or (H, W, 4), got shape {a.shape}")
-            if a.dtype == np.uint8:
-                pass
-            elif np.issubdtype(a.dtype, np.floating):
-                if not np.all(np.isfinite(a)):
-                    raise ValueError("input_image contains NaN or inf")
-                a = (np.clip(a, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-            else:
-                raise TypeError(f"input_image array must be uint8 or float in [0, 1], got dtype {a.dtype}")
-            return PIL.Image.fromarray(np.ascontiguousarray(a), mode="RGBA" if a.shape[2] == 4 else "RGB")
-        raise TypeError(
-            f"input_image must be a PIL image, a numpy array or a torch tensor, got {type(image).__name__}"
-        )
 
     def check_inputs(self, num_inference_steps, guidance_scale, eta, num_images_per_prompt, output_type, max_batch, timestep_spacing):
         self.prediction_type  # noqa: B018  (raises for a parametrisation the loop cannot sample)
@@ -417,12 +383,12 @@ class Zero123Pipeline(DiffusionPipeline):
         """Generate the view of ``input_image`` from each target camera.
 
         Args:
-            input_image: PIL image, numpy ``(H, W, 3|4)`` (uint8 or float in [0, 1]) or torch
-                ``(3|4, H, W)`` in [0, 1]; RGBA is composited on white. Resized to the model's resolution.
+            input_image: PIL image, path, numpy ``(H, W, 3|4)`` (uint8, uint16 or float in [0, 1]) or
+                torch ``(3|4, H, W)`` in [0, 1] (:meth:`image_to_tensor`); RGBA is composited on white.
             camera_params: one dict ``{"azimuth": deg, "elevation": deg, "radius": ratio}`` (or
                 ``"delta_radius"``) or a list of them; +elevation moves the camera up.
             cameras: typed alternative to ``camera_params`` (one or a list of :class:`RelativeCamera`).
-            num_inference_steps: S; with ``timestep_spacing="original"`` S = 50 runs 49 steps (SPEC section 3).
+            num_inference_steps: S; with ``timestep_spacing="original"`` S = 50 runs 49 steps (docs/conventions.md, Sampling).
             guidance_scale: classifier-free guidance scale (3.0 as the original demo); 1.0 skips
                 the unconditional branch.
             eta: DDIM eta (1.0 = the original demo's stochastic sampler).
@@ -452,6 +418,7 @@ class Zero123Pipeline(DiffusionPipeline):
                     raise TypeError(f"cameras must be RelativeCamera objects, got {type(c).__name__}")
         else:
             cams = parse_cameras(camera_params)
+        cond_elevation = check_cond_elevation(cond_elevation)  # checked even when the embedding ignores it
         poses_one = embed_cameras(cams, self.camera_embedding, cond_elevation)  # (V, 4)
         n_views = len(cams)
         n = n_views * num_images_per_prompt

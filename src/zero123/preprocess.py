@@ -1,4 +1,4 @@
-"""Image preprocessing as the official demo did it (SPEC section 5): pure functions."""
+"""Image preprocessing as the official demo did it (docs/conventions.md, Preprocessing): pure functions."""
 
 from __future__ import annotations
 
@@ -8,25 +8,13 @@ from typing import Literal
 import numpy as np
 from PIL import Image
 
-
-def composite_on_white(image: Image.Image) -> Image.Image:
-    """RGB image with any alpha channel composited over a white background (blended, not
-    thresholded). Non-RGB modes (L, P, CMYK, I;16, ...) are converted first."""
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        rgba = image.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(white, rgba).convert("RGB")
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-        arr = np.asarray(image, dtype=np.float64)
-        arr = np.clip(arr / (65535.0 if arr.max() > 255 else 255.0) * 255.0, 0, 255).astype(np.uint8)
-        return Image.fromarray(arr, mode="L").convert("RGB")
-    return image.convert("RGB")
+from .image_io import composite_on_white, load_image
 
 
 # ---------------------------------------------------------------------- demo preprocessing
 PreprocessMethod = Literal["auto", "alpha", "threshold", "grabcut", "rembg"]
 PREPROCESS_METHODS: tuple[str, ...] = ("auto", "alpha", "threshold", "grabcut", "rembg")
-#: Hard-mask threshold on alpha (SPEC section 5: alpha > 127 is foreground).
+#: Hard-mask threshold on alpha (docs/conventions.md, Preprocessing: alpha > 127 is foreground).
 ALPHA_THRESHOLD = 127
 #: Longest side GrabCut works at; larger inputs are segmented on a downscaled copy.
 _GRABCUT_MAX_SIDE = 512
@@ -48,6 +36,7 @@ class PreprocessResult:
             right/bottom exclusive.
         method: the segmentation method actually used (``"alpha"``, ``"threshold"``, ``"grabcut"``, ``"rembg"``).
         scale: resize factor applied to the cropped object.
+        cutout: the input at its full resolution, RGBA, with the hard mask as alpha (what was cut out).
     """
 
     image: Image.Image
@@ -55,6 +44,7 @@ class PreprocessResult:
     bbox: tuple[int, int, int, int]
     method: str
     scale: float
+    cutout: Image.Image | None = None
 
     @property
     def rgba(self) -> Image.Image:
@@ -74,7 +64,7 @@ def preprocess_image(
     threshold: float = 30.0,
     grabcut_iterations: int = 5,
 ) -> PreprocessResult:
-    """Cut the object out, centre it and fit it on a white square canvas (SPEC section 5).
+    """Cut the object out, centre it and fit it on a white square canvas (docs/conventions.md, Preprocessing).
 
     Steps: 1. segment (hard mask); 2. background to white; 3. crop to the mask's bounding box;
     4. resize so the longest side is ``object_size`` (aspect kept); 5. paste centred on a white
@@ -117,8 +107,6 @@ def preprocess_image(
     >>> out.method, out.bbox, out.image.size, int(out.mask.sum())
     ('alpha', (8, 8, 24, 24), (128, 128), 10000)
     """
-    from .image_io import load_image
-
     # 1. Check inputs
     if method not in PREPROCESS_METHODS:
         raise ValueError(f"method must be one of {PREPROCESS_METHODS}, got {method!r}")
@@ -134,17 +122,15 @@ def preprocess_image(
     # 2. Segment: a hard foreground mask at the input's resolution
     mask, used = _segment(image, method, float(threshold), int(grabcut_iterations))
     if not mask.any():
-        raise ValueError(
-            f"no foreground found in the image (method={used!r}): it looks empty or all background; "
-            "check the image, or try another method (e.g. method='grabcut')"
-        )
+        raise _no_foreground(used)
 
     # 3. Crop to the mask's bounding box, background white
     ys, xs = np.nonzero(mask)
     bbox = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
     rgb = np.asarray(image.convert("RGB")).copy()
-    rgb[~mask] = 255
     alpha = mask.astype(np.uint8) * 255
+    cutout = Image.fromarray(np.dstack([rgb, alpha]), mode="RGBA")
+    rgb[~mask] = 255
     crop = Image.fromarray(np.dstack([rgb, alpha])[bbox[1] : bbox[3], bbox[0] : bbox[2]], mode="RGBA")
 
     # 4. Resize so the longest side is object_size (never up unless upscale)
@@ -160,7 +146,20 @@ def preprocess_image(
     canvas.paste(crop, ((canvas_size - size[0]) // 2, (canvas_size - size[1]) // 2))
     out_mask = np.asarray(canvas)[..., 3] > ALPHA_THRESHOLD
     return PreprocessResult(
-        image=composite_on_white(canvas), mask=out_mask, bbox=bbox, method=used, scale=float(scale)
+        image=composite_on_white(canvas), mask=out_mask, bbox=bbox, method=used, scale=float(scale), cutout=cutout
+    )
+
+
+#: What to try when a segmentation method finds nothing (never the method that just failed).
+_OTHER_METHODS = {"alpha": ("threshold", "grabcut"), "threshold": ("grabcut", "rembg"),
+                  "grabcut": ("threshold", "rembg"), "rembg": ("grabcut", "threshold")}
+
+
+def _no_foreground(used: str, why: str = "it looks empty or all background") -> ValueError:
+    others = " or ".join(repr(m) for m in _OTHER_METHODS[used])
+    return ValueError(
+        f"no foreground found in the image with segmentation method {used!r} ({why}); check the image, "
+        f"or try another method: {others}"
     )
 
 
@@ -222,7 +221,7 @@ def _grabcut_mask(rgb: np.ndarray, iterations: int) -> np.ndarray:
             max(1, iterations), cv2.GC_INIT_WITH_RECT,
         )
     except cv2.error as e:  # e.g. a constant image: GMMs cannot be fitted
-        raise ValueError(f"no foreground found in the image (method='grabcut' failed: {e.err})") from None
+        raise _no_foreground("grabcut", f"GrabCut failed: {e.err}") from None
     fg = np.isin(gc_mask, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.uint8)
     if (sh, sw) != (h, w):
         fg = cv2.resize(fg, (w, h), interpolation=cv2.INTER_NEAREST)

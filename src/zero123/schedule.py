@@ -1,4 +1,4 @@
-"""The DDIM timestep grid of the original Zero-1-to-3 sampler (SPEC section 3).
+"""The DDIM timestep grid of the original Zero-1-to-3 sampler (docs/conventions.md, Sampling).
 
 The original release samples with DDIM on the grid ``c = 1000 // S``,
 ``grid = [0, c, 2c, ...] + 1`` and **drops the last (noisiest) entry** before sampling, so asking

@@ -1,4 +1,4 @@
-"""Loading and converting Zero-1-to-3 checkpoints in every published format (SPEC section 8).
+"""Loading and converting Zero-1-to-3 checkpoints in every published format (docs/conventions.md, Checkpoint formats).
 
 >>> from zero123.checkpoints import FORMATS
 >>> FORMATS

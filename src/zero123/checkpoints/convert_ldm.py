@@ -1,4 +1,4 @@
-"""Original (Lightning / LDM) Zero-1-to-3 state dict -> our components (SPEC section 8.1).
+"""Original (Lightning / LDM) Zero-1-to-3 state dict -> our components (docs/conventions.md, Checkpoint formats).
 
 The U-Net and VAE go through diffusers' own single-file converters
 (:func:`diffusers.loaders.single_file_utils.convert_ldm_unet_checkpoint`,
@@ -9,7 +9,7 @@ tower here, splitting the fused ``attn.in_proj_weight`` into q/k/v.
 
 Configs are inferred from tensor shapes; the few hyper-parameters that shapes cannot show (number
 of attention heads, GroupNorm groups, sample size) default to the released architecture
-(SPEC section 1) and can be overridden with ``config_overrides``.
+(docs/conventions.md, Network) and can be overridden with ``config_overrides``.
 
 Every key is accounted for: the text-side CLIP leftovers and the diffusion buffers listed in
 :data:`IGNORED_KEYS` / :data:`IGNORED_PREFIXES` are ignored on purpose; the U-Net copy not chosen
@@ -58,7 +58,7 @@ IGNORED_KEYS: frozenset[str] = frozenset(
         "cond_ids",
         "model_ema.decay",
         "model_ema.num_updates",
-        # FrozenCLIPImageEmbedder's normalisation constants (recomputed in the pipeline, SPEC section 2)
+        # FrozenCLIPImageEmbedder's normalisation constants (recomputed in the pipeline, docs/conventions.md, Conditioning)
         "cond_stage_model.mean",
         "cond_stage_model.std",
     }
@@ -73,7 +73,7 @@ IGNORED_PREFIXES: tuple[str, ...] = (
     "cond_stage_model.model.logit_scale",
 )
 
-#: Defaults for what tensor shapes cannot tell (SPEC section 1).
+#: Defaults for what tensor shapes cannot tell (docs/conventions.md, Network).
 UNET_DEFAULTS: dict[str, Any] = dict(sample_size=32, attention_head_dim=8, norm_num_groups=32)
 VAE_DEFAULTS: dict[str, Any] = dict(sample_size=256, norm_num_groups=32, scaling_factor=0.18215)
 CLIP_DEFAULTS: dict[str, Any] = dict(hidden_act="quick_gelu", layer_norm_eps=1e-5)
@@ -267,7 +267,7 @@ def convert_ldm_state_dict(
     config_overrides: dict[str, dict[str, Any]] | None = None,
     source: str = "checkpoint",
 ) -> ConvertedLDM:
-    """Convert an original-layout state dict (SPEC section 8.1) to component configs + state dicts.
+    """Convert an original-layout state dict (docs/conventions.md, Checkpoint formats) to component configs + state dicts.
 
     Raises:
         ValueError: not a zero123 checkpoint, or a key is left over / missing (named).

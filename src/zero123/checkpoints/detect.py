@@ -1,4 +1,4 @@
-"""Which checkpoint format is this? (SPEC section 8)
+"""Which checkpoint format is this? (docs/conventions.md, Checkpoint formats)
 
 =================  ==================================================================
 ``"zero123"``      our own folder: ``model_index.json`` ``_class_name`` ``Zero123Pipeline``
@@ -48,6 +48,11 @@ def detect_format(path: str | os.PathLike) -> CheckpointFormat:
         raise ValueError(
             f"checkpoint {str(path)!r}: unknown file format {path.suffix!r}; expected .ckpt, .safetensors, "
             f".pt, .pth, .bin or a diffusers folder"
+        )
+    if (path / "config.yaml").is_file() and ((path / "base").is_dir() or (path / "checkpoints").is_dir()):
+        raise ValueError(
+            f"folder {str(path)!r} is a training run (written by `zero123 train`), not a model: export it first "
+            f"with `zero123 export {path} MODEL_DIR` and pass MODEL_DIR"
         )
     if (path / "model_index.json").is_file():
         index = read_model_index(path)

@@ -1,4 +1,4 @@
-"""Loading diffusers-style folders without remote code (SPEC section 8.2 and 8.3).
+"""Loading diffusers-style folders without remote code (docs/conventions.md, Checkpoint formats).
 
 Both community layouts keep standard ``unet``, ``vae`` and ``image_encoder`` subfolders (loaded
 with the diffusers / transformers classes directly, ``.bin`` or safetensors) and differ only in
@@ -52,6 +52,34 @@ def _read_weights(folder: Path) -> dict[str, torch.Tensor]:
             except Exception as e:
                 raise ValueError(f"{str(path)!r} is truncated or corrupt: {type(e).__name__}: {e}") from None
     raise FileNotFoundError(f"{str(folder)!r} has no weights file (looked for {', '.join(WEIGHT_FILES)})")
+
+
+def stored_dtype(folder: Path, sub: str) -> str | None:
+    """The floating dtype most of a component's stored weights have (``"float16"``, ...), read from
+    the weight file itself (the safetensors header; a ``.bin`` file is memory-mapped), or ``None`` when
+    the component has no weights file. Loading may cast; this says what is on disk."""
+    from collections import Counter
+
+    names = {"F16": "float16", "F32": "float32", "BF16": "bfloat16", "F64": "float64"}
+    for name in WEIGHT_FILES:
+        path = folder / sub / name
+        if not path.is_file():
+            continue
+        counts: Counter = Counter()
+        if path.suffix == ".safetensors":
+            from safetensors import safe_open
+
+            with safe_open(str(path), framework="pt") as f:
+                for key in f.keys():
+                    kind = f.get_slice(key).get_dtype()
+                    if kind in names:
+                        counts[names[kind]] += 1
+        else:
+            weights = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+            counts.update(str(v.dtype).replace("torch.", "") for v in weights.values()
+                          if isinstance(v, torch.Tensor) and v.is_floating_point())
+        return counts.most_common(1)[0][0] if counts else None
+    return None
 
 
 def read_projection(folder: Path, layout: CheckpointFormat) -> dict[str, torch.Tensor]:

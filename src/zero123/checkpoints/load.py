@@ -15,16 +15,14 @@ from typing import Any
 import torch
 
 from ..camera import CAMERA_EMBEDDINGS
+from ..devices import dtype_from_name
+from ..utils.quiet import no_loading_bars
 from .build import build_models
 from .convert_ldm import convert_ldm_state_dict
 from .detect import CheckpointFormat, detect_format
 from .layouts import load_folder_components
 from .registry import infer_camera_embedding, resolve
 from .statedict import read_checkpoint
-
-_DTYPES = {"float32": torch.float32, "fp32": torch.float32, "float16": torch.float16, "fp16": torch.float16,
-           "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
-
 
 @dataclass
 class LoadedCheckpoint:
@@ -39,14 +37,7 @@ class LoadedCheckpoint:
     ignored_keys: list[str] = field(default_factory=list)
 
 
-def _as_dtype(torch_dtype) -> torch.dtype | None:
-    if torch_dtype is None or isinstance(torch_dtype, torch.dtype):
-        return torch_dtype
-    if isinstance(torch_dtype, str) and torch_dtype in _DTYPES:
-        return _DTYPES[torch_dtype]
-    raise ValueError(f"torch_dtype must be a torch.dtype or one of {sorted(_DTYPES)}, got {torch_dtype!r}")
-
-
+@no_loading_bars()  # diffusers/transformers per-component bars stay out of our output
 def load_components(
     path_or_name: str | os.PathLike,
     *,
@@ -67,7 +58,7 @@ def load_components(
             ``kxic/...``, ``bennyguo/...``, ``ashawkey/...``) found in the local Hugging Face cache
             (see ``docs/conventions.md``, "Checkpoint formats").
         torch_dtype: dtype of the loaded weights (``None`` keeps the stored dtype of an original
-            file); a ``torch.dtype`` or a name such as ``"fp16"``.
+            file); a ``torch.dtype`` or a name such as ``"fp16"`` (:func:`zero123.devices.dtype_from_name`).
         use_ema: use the EMA U-Net weights of an original file when present (the official demo does).
         camera_embedding: ``"relative_radius"`` (Zero-1-to-3) or ``"cond_polar"`` (Stable Zero123);
             inferred from a known name, file name or metadata when unambiguous, else relative_radius.
@@ -78,7 +69,7 @@ def load_components(
     Raises:
         FileNotFoundError, PermissionError, ValueError: with a message naming the problem.
     """
-    dtype = _as_dtype(torch_dtype)
+    dtype = None if torch_dtype is None else dtype_from_name(torch_dtype, name="torch_dtype")
     if camera_embedding is not None and camera_embedding not in CAMERA_EMBEDDINGS:
         raise ValueError(f"camera_embedding must be one of {CAMERA_EMBEDDINGS}, got {camera_embedding!r}")
     # 1. Name -> local path (known names, HF cache).

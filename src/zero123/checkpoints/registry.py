@@ -1,4 +1,4 @@
-"""Known checkpoint names -> where the weights live (SPEC section 8).
+"""Known checkpoint names -> where the weights live (docs/conventions.md, Checkpoint formats).
 
 A name resolves to a local path: an existing path is used as is; a known name or repository id is
 looked up in the local Hugging Face cache first; only when it is absent there and downloads are
@@ -37,7 +37,7 @@ _MIT = "MIT (Zero-1-to-3 release, cvlab-columbia/zero123)"
 _STABLE = "Stability AI Non-Commercial Research Community License (non-commercial use only)"
 
 KNOWN: dict[str, KnownCheckpoint] = {
-    # original Lightning files (SPEC section 8.1)
+    # original Lightning files (docs/conventions.md, Checkpoint formats)
     "zero123-105000": KnownCheckpoint(_COLUMBIA, "105000.ckpt", "about 15.5 GB", _MIT, "relative_radius", "ldm"),
     "zero123-165000": KnownCheckpoint(_COLUMBIA, "165000.ckpt", "about 15.5 GB", _MIT, "relative_radius", "ldm"),
     "zero123-230000": KnownCheckpoint(_COLUMBIA, "230000.ckpt", "about 15.5 GB", _MIT, "relative_radius", "ldm"),
@@ -46,12 +46,12 @@ KNOWN: dict[str, KnownCheckpoint] = {
     "stable-zero123": KnownCheckpoint(
         "stabilityai/stable-zero123", "stable_zero123.ckpt", "about 8.6 GB", _STABLE, "cond_polar", "ldm"
     ),
-    # diffusers layout A (SPEC section 8.2)
+    # diffusers layout A (docs/conventions.md, Checkpoint formats)
     "kxic/zero123-105000": KnownCheckpoint("kxic/zero123-105000", None, "about 5 GB", _MIT, "relative_radius", "diffusers_a"),
     "kxic/zero123-165000": KnownCheckpoint("kxic/zero123-165000", None, "about 5 GB", _MIT, "relative_radius", "diffusers_a"),
     "kxic/zero123-xl": KnownCheckpoint("kxic/zero123-xl", None, "about 5 GB", _MIT, "relative_radius", "diffusers_a"),
     "kxic/stable-zero123": KnownCheckpoint("kxic/stable-zero123", None, "about 5 GB", _STABLE, "cond_polar", "diffusers_a"),
-    # diffusers layout B (SPEC section 8.3)
+    # diffusers layout B (docs/conventions.md, Checkpoint formats)
     "bennyguo/zero123-diffusers": KnownCheckpoint(
         "bennyguo/zero123-diffusers", None, "about 5 GB", _MIT, "relative_radius", "diffusers_b"
     ),
@@ -103,12 +103,38 @@ def _missing_error(name: str, entry: KnownCheckpoint | None, cause: BaseExceptio
         )
     what = f"file {entry.filename!r} of " if entry.filename else ""
     example = f"/path/to/{entry.filename}" if entry.filename else f"/path/to/{entry.repo_id.split('/')[-1]}"
+    # a Lightning .ckpt holds pickled callbacks: loading it needs the explicit opt-in
+    pickled = bool(entry.filename) and entry.filename.endswith(".ckpt")
+    py_extra, cli_extra = (", trust_pickle=True", " --trust-pickle") if pickled else ("", "")
     return FileNotFoundError(
         f"model {name!r}: weights not found locally and could not be downloaded{why}. They live at "
         f"{entry.url} ({what}Hugging Face repository {entry.repo_id!r}, {entry.size}; licence: {entry.licence}). "
-        f"Download them yourself and pass the local path, e.g. Zero123Pipeline.from_pretrained({example!r}) "
-        f"or `zero123 convert {example} OUT`."
+        f"Download them yourself and pass the local path, e.g. Zero123Pipeline.from_pretrained({example!r}{py_extra}) "
+        f"or `zero123 convert {example} OUT{cli_extra}`"
+        + (" (only for files you trust: unpickling can run code)." if pickled else ".")
     )
+
+
+def _hub_unreachable(timeout: float = 3.0) -> OSError | None:
+    """Why the Hugging Face Hub cannot be reached (``None`` if a TCP connection opens).
+
+    Asked once before a download so that an offline machine fails in about a second instead of
+    after the hub client's five retries with back-off. Skipped (``None``) behind a proxy, where only
+    the proxy knows the way.
+    """
+    import socket
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+
+    if any(os.environ.get(k) for k in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return None
+    url = urlparse(constants.ENDPOINT)
+    try:
+        socket.create_connection((url.hostname, url.port or (443 if url.scheme == "https" else 80)), timeout=timeout).close()
+    except OSError as e:
+        return OSError(f"cannot reach {url.hostname}: {e}")
+    return None
 
 
 def resolve(
@@ -137,7 +163,9 @@ def resolve(
     entry = lookup(name)
     repo_id = entry.repo_id if entry else name
     filename = entry.filename if entry else None
-    if entry is None and (name.count("/") != 1 or name.startswith((".", "/", "~"))):
+    if entry is None and (name.count("/") != 1 or name.startswith((".", "/", "~")) or Path(name).suffix):
+        if name.startswith((".", "/", "~")) or Path(name).suffix or os.sep in name:
+            raise FileNotFoundError(f"model: no such file or folder: {name!r}")
         raise _missing_error(name, None, None)
     # 1. Local Hugging Face cache.
     if filename:
@@ -151,7 +179,10 @@ def resolve(
             pass
     if local_files_only:
         raise _missing_error(name, entry, None)
-    # 2. Download (the network may be unreachable).
+    # 2. Download (the network may be unreachable: find out once, quickly).
+    offline = _hub_unreachable()
+    if offline is not None:
+        raise _missing_error(name, entry, offline)
     try:
         if filename:
             return Path(hf_hub_download(repo_id, filename, cache_dir=cache_dir))

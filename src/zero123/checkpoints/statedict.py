@@ -1,4 +1,4 @@
-"""Reading checkpoint files lazily and safely (SPEC section 8).
+"""Reading checkpoint files lazily and safely (docs/conventions.md, Checkpoint formats).
 
 * ``.safetensors``: opened with :func:`safetensors.safe_open`; a tensor is read when asked for.
 * ``.ckpt`` / ``.pt`` / ``.pth`` / ``.bin``: :func:`torch.load` with ``mmap=True`` (the file is
@@ -118,6 +118,13 @@ def _torch_load(path: Path, *, weights_only: bool) -> Any:
         raise
 
 
+def _unpickling_reason(e: BaseException) -> str:
+    """The informative line of torch's long weights-only error (``Unsupported global: ...``)."""
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+    useful = [line for line in lines if "Unsupported" in line]
+    return (useful or lines or [type(e).__name__])[0]
+
+
 def read_checkpoint(path: str | os.PathLike, *, trust_pickle: bool = False) -> tuple[StateDict, dict[str, Any]]:
     """Open a single-file checkpoint lazily.
 
@@ -149,11 +156,20 @@ def read_checkpoint(path: str | os.PathLike, *, trust_pickle: bool = False) -> t
             f"checkpoint {str(path)!r}: unknown file format {suffix!r}; expected one of "
             f"{SAFETENSORS_SUFFIXES + PICKLE_SUFFIXES} or a diffusers folder"
         )
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if not (head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"):
+        raise ValueError(
+            f"checkpoint {str(path)!r} is not a PyTorch checkpoint: it is neither a torch.save zip archive nor a "
+            f"pickle (first bytes {head!r}); the file is corrupt, truncated at the start, or another kind of file"
+        )
     try:
         obj = _torch_load(path, weights_only=True)
     except pickle.UnpicklingError as e:
+        if "GLOBAL" not in str(e) and "global" not in str(e):  # bad opcodes: damaged data, not a pickled class
+            raise ValueError(f"checkpoint {str(path)!r} is corrupt: its data cannot be read ({_unpickling_reason(e)})") from None
         if not trust_pickle:
-            first = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+            first = _unpickling_reason(e)
             raise ValueError(
                 f"checkpoint {str(path)!r} contains pickled Python objects besides tensors (a Lightning "
                 f"file stores its callbacks this way), so it cannot be loaded with weights_only=True "

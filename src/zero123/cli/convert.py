@@ -8,7 +8,7 @@ from typing import Annotated, Literal, Optional
 
 import typer
 
-from ._common import USER_ERRORS, fail
+from ._common import ThreadsOption, TrustPickleOption
 
 
 def parse_config_overrides(text: str | None) -> dict | None:
@@ -33,13 +33,12 @@ def convert(
         Optional[Literal["relative_radius", "cond_polar"]],
         typer.Option(help="What T's 4th slot holds; default: inferred from the name/metadata, else relative_radius."),
     ] = None,
-    trust_pickle: Annotated[
-        bool, typer.Option("--trust-pickle", help="Allow unpickling a Lightning .ckpt (runs code from the file).")
-    ] = False,
+    trust_pickle: TrustPickleOption = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace OUT if it exists.")] = False,
     config_overrides: Annotated[
         Optional[str], typer.Option(help="JSON of config values shapes cannot show, for non-standard original files.")
     ] = None,
+    threads: ThreadsOption = None,
 ) -> None:
     """Convert a Zero-1-to-3 checkpoint into our folder format (loads without remote code or pickle)."""
     import torch
@@ -47,10 +46,13 @@ def convert(
     from ..checkpoints import load_components
     from ..pipeline import Zero123Pipeline
     from ..utils.fileio import atomic_directory
+    from ._common import check_output_dir, progress_display
 
-    try:
-        if out.exists() and not overwrite:
-            raise ValueError(f"OUT {str(out)!r} already exists; pass --overwrite to replace it")
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"OUT {str(out)!r} already exists; pass --overwrite to replace it")
+    check_output_dir(out, option="OUT")
+    with progress_display() as bar:
+        bar.add_task("converting", total=None)
         loaded = load_components(
             src,
             torch_dtype=torch.float16 if half else torch.float32,
@@ -62,8 +64,6 @@ def convert(
         pipe = Zero123Pipeline(**loaded.components)
         with atomic_directory(out, overwrite=overwrite) as tmp:
             pipe.save_pretrained(tmp, safe_serialization=True)
-    except USER_ERRORS as e:
-        raise fail(str(e)) from None
     ema = {True: "EMA", False: "raw (EMA present, not used)" if loaded.has_ema else "raw (no EMA in file)", None: "-"}
     typer.echo(
         f"converted {loaded.format} {str(loaded.path)!r} -> {str(out)!r} "

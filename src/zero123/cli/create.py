@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ._common import run_cli_errors
+from ._common import JsonOption, ThreadsOption
 
 
 def create_random_model(
@@ -40,17 +40,21 @@ def create_random_model(
             "image_size": pipe.image_size, "parameters": n_params}
 
 
-@run_cli_errors
 def create_random(
-    output: Annotated[Path, typer.Argument(help="Folder to create.")],
+    out: Annotated[Path, typer.Argument(help="Folder to create.")],
     preset: Annotated[str, typer.Option(help="Architecture preset: tiny (tests), small, or full (the released ~1.2B-parameter layout).")] = "tiny",
     seed: Annotated[int, typer.Option(help="Seed of the random initialisation.")] = 0,
     camera_embedding: Annotated[str, typer.Option(help="relative_radius (Zero-1-to-3) or cond_polar (Stable Zero123).")] = "relative_radius",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing folder.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print what was written as JSON.")] = False,
+    threads: ThreadsOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Write a randomly initialised Zero123 model folder (for tests and development, not for use)."""
-    report = create_random_model(output, preset=preset, seed=seed, camera_embedding=camera_embedding, overwrite=overwrite)
+    from ._common import progress_display
+
+    with progress_display(not as_json) as bar:
+        bar.add_task(f"building a random {preset} model", total=None)
+        report = create_random_model(out, preset=preset, seed=seed, camera_embedding=camera_embedding, overwrite=overwrite)
     if as_json:
         from ._common import print_json
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
 
 import typer
+
+from ._common import JsonOption
 
 
 def collect_env() -> dict[str, str]:
@@ -64,9 +65,7 @@ def _moderngl_egl() -> str:
         ctx.release()
 
 
-def env(
-    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
-) -> dict[str, str]:
+def env(as_json: JsonOption = False) -> dict[str, str]:
     """Print the environment (versions, CPU/GPU, OpenGL) for a bug report; returns it as a dict."""
     info = collect_env()
     if as_json:

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from ._common import USER_ERRORS, fail
+from ._common import JsonOption, ThreadsOption, TrustPickleOption
 from .convert import parse_config_overrides
 
 
@@ -18,6 +18,7 @@ def describe(model: str, *, trust_pickle: bool = False, config_overrides: dict |
     15.5 GB checkpoint.
     """
     from ..checkpoints import load_components
+    from ..checkpoints.layouts import PROJECTION_LAYOUT, stored_dtype
 
     loaded = load_components(model, torch_dtype=None, trust_pickle=trust_pickle, config_overrides=config_overrides)
     comps = {}
@@ -27,7 +28,10 @@ def describe(model: str, *, trust_pickle: bool = False, config_overrides: dict |
         if hasattr(obj, "parameters"):
             params = list(obj.parameters())
             entry["parameters"] = sum(p.numel() for p in params)
-            entry["dtype"] = str(params[0].dtype).replace("torch.", "")
+            # what is stored: a folder's loader may cast, so read the dtype from its weight files
+            sub = PROJECTION_LAYOUT[loaded.format][0] if name == "cc_projection" and loaded.format != "ldm" else name
+            on_disk = stored_dtype(loaded.path, sub) if loaded.format != "ldm" else None
+            entry["dtype"] = on_disk or str(params[0].dtype).replace("torch.", "")
         comps[name] = entry
     return {
         "path": str(loaded.path),
@@ -45,15 +49,13 @@ def describe(model: str, *, trust_pickle: bool = False, config_overrides: dict |
 
 def info(
     model: Annotated[str, typer.Argument(help="A checkpoint file, a folder (any layout) or a known name.")],
-    trust_pickle: Annotated[bool, typer.Option("--trust-pickle", help="Allow unpickling a Lightning .ckpt.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    trust_pickle: TrustPickleOption = False,
     config_overrides: Annotated[Optional[str], typer.Option(help="JSON config values for non-standard original files.")] = None,
+    threads: ThreadsOption = None,
+    as_json: JsonOption = False,
 ) -> None:
-    """Describe a Zero-1-to-3 checkpoint without converting it."""
-    try:
-        d = describe(model, trust_pickle=trust_pickle, config_overrides=parse_config_overrides(config_overrides))
-    except USER_ERRORS as e:
-        raise fail(str(e)) from None
+    """Describe a Zero-1-to-3 checkpoint without converting it (dtypes as stored on disk)."""
+    d = describe(model, trust_pickle=trust_pickle, config_overrides=parse_config_overrides(config_overrides))
     if as_json:
         typer.echo(json.dumps(d, indent=2))
         return

@@ -1,4 +1,5 @@
-"""``zero123 nvs IMAGE``: novel views of an object from one photo."""
+"""``zero123 nvs IMAGE``: novel views of an object from one photo (a thin layer over
+:func:`zero123.nvs.generate_views`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,27 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from ._common import DEFAULT_MODEL, broadcast_lists, parse_float_list, run_cli_errors
+from ._common import (
+    DEFAULT_MODEL,
+    DeviceOption,
+    DtypeOption,
+    EtaOption,
+    GuidanceOption,
+    JsonOption,
+    MaxBatchOption,
+    ModelOption,
+    OutOption,
+    StepsOption,
+    ThreadsOption,
+    TrustPickleOption,
+    broadcast_lists,
+    parse_float_list,
+)
+
+SEGMENT_HELP = (
+    "How the object is cut out of the photo: auto (alpha channel if transparent, else a plain-background "
+    "flood fill, else GrabCut), alpha, threshold, grabcut or rembg (optional package)."
+)
 
 
 def novel_views(
@@ -22,33 +43,39 @@ def novel_views(
     seed: int = 0,
     device: str = "auto",
     dtype: str = "auto",
-    preprocess: bool = True,
+    segment: str = "auto",
     object_size: float = 200 / 256,
     cond_elevation: float | None = None,
     max_batch: int | None = None,
     trust_pickle: bool = False,
+    progress: bool = True,
 ) -> dict[str, Any]:
     """Generate ``views`` of ``image`` with :func:`zero123.nvs.generate_views` and write them, the
-    model input and a contact sheet. Returns a dict of what was written (the ``--json`` output)."""
+    model input, the cut-out and a contact sheet. Returns a dict of what was written (``--json``)."""
     from ..devices import dtype_name
     from ..loading import load_pipeline
-    from ..nvs import Preprocessing, SamplingSettings, generate_views, prepare_input
-    from ._common import option_names, parse_device, parse_dtype
+    from ..nvs import Preprocessing, SamplingSettings, check_cameras, generate_views, prepare_input
+    from ._common import check_output_dir, option_names, parse_device, parse_dtype, progress_display
 
-    # 1. Check arguments and the image before any heavy work
-    with option_names("steps", "guidance", "eta", "max_batch", "object_size"):
+    # 1. Check every argument, the output folder and the image before any heavy work
+    with option_names("steps", "guidance", "eta", "max_batch", "object_size", "segment", "azimuth",
+                      "elevation", "radius", "cond_elevation"):
         settings = SamplingSettings(steps=steps, guidance=guidance, eta=eta, max_batch=max_batch)
-        preprocessing = Preprocessing(segment="auto" if preprocess else "none", object_size=object_size)
+        preprocessing = Preprocessing(segment=segment, object_size=object_size)
+        check_cameras(views, cond_elevation=cond_elevation)
     dev = parse_device(device)
     dt = parse_dtype(dtype, dev)
     out = Path(output_dir)
-    if out.exists() and not out.is_dir():
-        raise NotADirectoryError(f"-o/--output {out} exists and is not a folder")
+    check_output_dir(out)
     prepared = prepare_input(image, preprocessing)
 
-    # 2. Load the model, sample every view in one call, write everything (atomically)
-    pipe = load_pipeline(model, device=dev, dtype=dt, trust_pickle=trust_pickle, progress_bar=True)
-    result = generate_views(pipe, prepared, views, settings=settings, seed=seed, cond_elevation=cond_elevation)
+    # 2. Load the model, sample every view in one call (progress per denoising step), write atomically
+    with option_names("model"):
+        pipe = load_pipeline(model, device=dev, dtype=dt, trust_pickle=trust_pickle)
+    with progress_display(progress) as bar:
+        task = bar.add_task(f"sampling {len(views)} view(s)", total=None)
+        result = generate_views(pipe, prepared, views, settings=settings, seed=seed, cond_elevation=cond_elevation,
+                                on_step=lambda done, total: bar.update(task, completed=done, total=total))
     written = result.save(out)
     return {
         "image": str(image),
@@ -63,53 +90,50 @@ def novel_views(
     }
 
 
-@run_cli_errors
 def nvs(
     image: Annotated[Path, typer.Argument(help="Input photo of one object (PNG/JPEG/...; RGBA alpha is used as the mask).")],
     azimuth: Annotated[str, typer.Option(help="Azimuth change(s) in degrees, + = counter-clockwise seen from above; e.g. 0,90,180,270.")] = "30",
-    elevation: Annotated[str, typer.Option(help="Elevation change(s) in degrees, + = camera moves up.")] = "0",
+    elevation: Annotated[str, typer.Option(help="Elevation change(s) in degrees, + = camera moves up (-180 to 180; beyond +-90 passes over the pole).")] = "0",
     radius: Annotated[str, typer.Option(help="Distance ratio(s) target/input (1.0 = same distance).")] = "1.0",
-    model: Annotated[str, typer.Option(help="Model folder, checkpoint file, or 'bundled' (the small model shipped with the package).")] = DEFAULT_MODEL,
-    steps: Annotated[int, typer.Option(help="DDIM steps S (original grid: S = 50 runs 49 steps).")] = 50,
-    guidance: Annotated[float, typer.Option(help="Classifier-free guidance scale.")] = 3.0,
-    eta: Annotated[float, typer.Option(help="DDIM eta (1.0 = the original demo's stochastic sampler).")] = 1.0,
-    seed: Annotated[int, typer.Option(help="Random seed; view i uses seed + i.")] = 0,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
-    dtype: Annotated[str, typer.Option(help="auto (fp16 on CUDA, fp32 on CPU), fp32, fp16 or bf16.")] = "auto",
-    no_preprocess: Annotated[bool, typer.Option("--no-preprocess", help="Skip background removal and recentring; just resize and composite on white.")] = False,
-    object_size: Annotated[float, typer.Option(help="With preprocessing: the object's longest side as a share of the image side (SPEC section 5: 200/256).")] = 200 / 256,
-    cond_elevation: Annotated[Optional[float], typer.Option(help="Input view's elevation in degrees (needed by Stable Zero123 models).")] = None,
-    max_batch: Annotated[Optional[int], typer.Option(help="Largest U-Net batch per call (bounds memory).")] = None,
-    trust_pickle: Annotated[bool, typer.Option("--trust-pickle", help="Allow unpickling an original Lightning .ckpt (only for files you trust).")] = False,
-    output: Annotated[Path, typer.Option("-o", "--output", help="Output folder.")] = Path("zero123-nvs"),
-    as_json: Annotated[bool, typer.Option("--json", help="Print what was written as JSON.")] = False,
+    model: ModelOption = DEFAULT_MODEL,
+    steps: StepsOption = 50,
+    guidance: GuidanceOption = 3.0,
+    eta: EtaOption = 1.0,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed; view i uses seed + i, so a view does not change when others are added after it.")] = 0,
+    device: DeviceOption = "auto",
+    dtype: DtypeOption = "auto",
+    segment: Annotated[str, typer.Option("--segment", help=SEGMENT_HELP)] = "auto",
+    no_preprocess: Annotated[bool, typer.Option("--no-preprocess", help="Use the image as it is: no cut-out or recentring; a non-square image is padded to a square (white, centred), not squashed.")] = False,
+    object_size: Annotated[float, typer.Option(help="The object's longest side as a share of the image side (the original demo: 200/256).")] = 200 / 256,
+    cond_elevation: Annotated[Optional[float], typer.Option(help="Input view's elevation in degrees, -90 to 90 (needed by Stable Zero123 models).")] = None,
+    max_batch: MaxBatchOption = None,
+    trust_pickle: TrustPickleOption = False,
+    out: OutOption = Path("zero123-nvs"),
+    threads: ThreadsOption = None,
+    as_json: JsonOption = False,
 ) -> None:
-    """Generate novel views of IMAGE for one or more camera changes; writes each view and a contact sheet."""
+    """Generate novel views of IMAGE for one or more camera changes; writes each view, the model input,
+    the cut-out (cutout.png, full size) and a contact sheet."""
+    if no_preprocess and segment != "auto":
+        raise ValueError(f"--no-preprocess and --segment {segment} contradict each other: give one of them")
     views = broadcast_lists(
         azimuth=parse_float_list(azimuth, "--azimuth"),
         elevation=parse_float_list(elevation, "--elevation"),
         radius=parse_float_list(radius, "--radius"),
     )
     report = novel_views(
-        image,
-        views,
-        output,
-        model=model,
-        steps=steps,
-        guidance=guidance,
-        eta=eta,
-        seed=seed,
-        device=device,
-        dtype=dtype,
-        preprocess=not no_preprocess,
-        object_size=object_size,
-        cond_elevation=cond_elevation,
-        max_batch=max_batch,
-        trust_pickle=trust_pickle,
+        image, views, out, model=model, steps=steps, guidance=guidance, eta=eta, seed=seed, device=device,
+        dtype=dtype, segment="none" if no_preprocess else segment, object_size=object_size,
+        cond_elevation=cond_elevation, max_batch=max_batch, trust_pickle=trust_pickle, progress=not as_json,
     )
     if as_json:
         from ._common import print_json
 
         print_json(report)
+        return
+    method = report["preprocess"]
+    if method == "none":
+        typer.echo("input: used as it is (--no-preprocess; padded to a square if it was not one)")
     else:
-        typer.echo(f"wrote {len(report['views'])} view(s) and {report['contact_sheet']}")
+        typer.echo(f"input: object cut out with segmentation method {method!r} -> {report['cutout']}")
+    typer.echo(f"wrote {len(report['views'])} view(s) and {report['contact_sheet']}")

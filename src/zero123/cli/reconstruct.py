@@ -1,4 +1,5 @@
-"""``zero123 reconstruct``: a textured mesh from posed views (``--views``) or from one image."""
+"""``zero123 reconstruct``: a textured mesh from posed views (``--views``) or from one image (a thin
+layer over :mod:`zero123.threed.reconstruct` and :func:`zero123.threed.export.write_reconstruction`)."""
 
 from __future__ import annotations
 
@@ -7,81 +8,70 @@ from typing import Annotated, Optional
 
 import typer
 
-from ._common import DEFAULT_MODEL, option_names, run_cli_errors
+from ._common import (
+    DEFAULT_MODEL,
+    DeviceOption,
+    DtypeOption,
+    GuidanceOption,
+    JsonOption,
+    ModelOption,
+    OutOption,
+    ProgressOption,
+    StepsOption,
+    ThreadsOption,
+    TrustPickleOption,
+)
 
-ROUTES = ("views",)  # image routes: "views" = generated views -> fit ("sds" is planned)
+#: Routes from one image: "views" = generate a ring of views with the model, fit a field to them.
+ROUTES = ("views",)
 TURNTABLES = ("mp4", "gif", "none")
+#: The library's DEFAULT_INPUT_ELEVATION (kept literal: this module is imported before torch is).
+DEFAULT_ELEVATION = 15.0
 
 
-class _StageBars:
-    """One rich progress bar per stage, created when the stage reports first."""
-
-    def __init__(self, enabled: bool):
-        self.enabled = enabled
-        self.tasks: dict[str, int] = {}
-
-    def __enter__(self):
-        if self.enabled:
-            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-            self.progress = Progress(TextColumn("{task.description:<9}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                                     TimeElapsedColumn(), transient=False)
-            self.progress.__enter__()
-        return self
-
-    def __call__(self, stage: str, done: int, total: int) -> None:
-        if not self.enabled:
-            return
-        if stage not in self.tasks:
-            self.tasks[stage] = self.progress.add_task(stage, total=total)
-        self.progress.update(self.tasks[stage], completed=done, total=total)
-
-    def __exit__(self, *exc):
-        if self.enabled:
-            self.progress.__exit__(*exc)
-
-
-@run_cli_errors
 def reconstruct(
     image: Annotated[Optional[Path], typer.Argument(help="Input photo of one object (the fast route). Omit it with --views.")] = None,
     views: Annotated[Optional[Path], typer.Option("--views", help="A views_release object folder (NNN.png RGBA + NNN.npy 3x4 world-to-camera): reconstruct from these posed views; the mesh is in their frame.")] = None,
-    output: Annotated[Path, typer.Option("-o", "--output", help="Output folder (mesh.glb/.obj/.ply, turntable, report.json).")] = Path("zero123-3d"),
-    route: Annotated[str, typer.Option(help="From one image: 'views' (generate a ring of views with the model, fit a field to them).")] = "views",
-    elevation: Annotated[float, typer.Option(help="The input photo's elevation in degrees above the object's equator (the camera's height); default 15 = slightly above.")] = 15.0,
-    preset: Annotated[str, typer.Option(help="fast (64 px views, ~1 min on a laptop CPU) or quality (128 px, finer grid, longer fit).")] = "fast",
-    model: Annotated[str, typer.Option(help="Model folder, checkpoint, or 'bundled'.")] = DEFAULT_MODEL,
-    steps: Annotated[int, typer.Option(help="DDIM steps of the generated views.")] = 50,
-    guidance: Annotated[float, typer.Option(help="Classifier-free guidance scale.")] = 3.0,
-    seed: Annotated[int, typer.Option(help="Seed: generated view i uses seed + i; the fit uses it too.")] = 0,
-    fov: Annotated[float, typer.Option(help="--views: horizontal field of view of the views in degrees (the dataset renderer's 49.13).")] = 49.13,
-    fit_steps: Annotated[Optional[int], typer.Option(help="Override the preset's optimisation steps.")] = None,
-    mesh_resolution: Annotated[Optional[int], typer.Option(help="Override the marching-cubes grid side.")] = None,
-    max_faces: Annotated[Optional[int], typer.Option(help="Override the decimation target (faces).")] = None,
-    texture_size: Annotated[Optional[int], typer.Option(help="Override the texture side in texels.")] = None,
-    turntable: Annotated[str, typer.Option(help="Turntable video: mp4, gif or none.")] = "mp4",
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
-    dtype: Annotated[str, typer.Option(help="Model dtype: auto (fp16 on CUDA, fp32 on CPU), fp32, fp16 or bf16.")] = "auto",
-    no_preprocess: Annotated[bool, typer.Option("--no-preprocess", help="Use the photo as it is (no background removal or recentring).")] = False,
-    no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bars.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print report.json.")] = False,
+    out: OutOption = Path("zero123-3d"),
+    route: Annotated[str, typer.Option("--route", help="From one image: 'views' (generate a ring of views with the model, fit a field to them).")] = "views",
+    elevation: Annotated[float, typer.Option("--elevation", help="The photo's elevation in degrees above the object's equator (the camera's height); 15 = slightly above.")] = DEFAULT_ELEVATION,
+    preset: Annotated[str, typer.Option("--preset", help="fast (64 px views, about a minute on a laptop CPU) or quality (128 px, finer grid, longer fit).")] = "fast",
+    model: ModelOption = DEFAULT_MODEL,
+    steps: StepsOption = 50,
+    guidance: GuidanceOption = 3.0,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed: generated view i uses seed + i; the fit uses it too.")] = 0,
+    fov: Annotated[float, typer.Option("--fov", help="--views: horizontal field of view of the views in degrees (the dataset renderer's 49.13).")] = 49.13,
+    fit_steps: Annotated[Optional[int], typer.Option("--fit-steps", help="Override the preset's optimisation steps.")] = None,
+    mesh_resolution: Annotated[Optional[int], typer.Option("--mesh-resolution", help="Override the marching-cubes grid side.")] = None,
+    max_faces: Annotated[Optional[int], typer.Option("--max-faces", help="Override the decimation target (faces).")] = None,
+    texture_size: Annotated[Optional[int], typer.Option("--texture-size", help="Override the texture side in texels.")] = None,
+    turntable: Annotated[str, typer.Option("--turntable", help="Turntable video: mp4, gif or none.")] = "mp4",
+    no_preprocess: Annotated[bool, typer.Option("--no-preprocess", help="Use the photo as it is (no cut-out or recentring).")] = False,
+    device: DeviceOption = "auto",
+    dtype: DtypeOption = "auto",
+    trust_pickle: TrustPickleOption = False,
+    threads: ThreadsOption = None,
+    progress: ProgressOption = True,
+    as_json: JsonOption = False,
 ) -> None:
-    """A textured mesh (GLB, OBJ, PLY) and a turntable from posed views (--views) or from one IMAGE."""
+    """A textured mesh (GLB, OBJ, PLY), a turntable and report.json from posed views (--views) or from one IMAGE."""
     import dataclasses
     import json
 
     from ..threed import reconstruct as R
     from ..threed.export import write_reconstruction
+    from ..utils.progress import progress_display
+    from ._common import check_output_dir, option_names, parse_device, parse_dtype, print_json
 
-    # 1. Check arguments before any heavy work
+    # 1. Check every argument and the output folder before any heavy work
     if (image is None) == (views is None):
         raise ValueError("give either IMAGE (reconstruct from one photo) or --views OBJECT_DIR (from posed views), not both")
     if route not in ROUTES:
         raise ValueError(f"--route must be one of {ROUTES}, got {route!r}")
     if turntable not in TURNTABLES:
         raise ValueError(f"--turntable must be one of {TURNTABLES}, got {turntable!r}")
-    if output.exists() and not output.is_dir():
-        raise NotADirectoryError(f"-o/--output {output} exists and is not a folder")
-    with option_names("preset", "steps", "fit_steps", "mesh_resolution", "max_faces", "texture_size", "seed", "elevation"):
+    check_output_dir(out)
+    with option_names("preset", "steps", "guidance", "fit_steps", "resolution", "max_faces", "size", "elevation"):
         chain = R.get_preset(preset)
         overrides = {"fit": {"steps": fit_steps, "seed": seed}, "mesh": {"resolution": mesh_resolution, "max_faces": max_faces},
                      "texture": {"size": texture_size}}
@@ -94,37 +84,40 @@ def reconstruct(
             route_settings = R.ImageRouteSettings(sampling=SamplingSettings(steps=steps, guidance=guidance),
                                                   preprocessing=Preprocessing(segment="none" if no_preprocess else "auto"),
                                                   reconstruct=chain)
-            R.ring_world_to_cams(route_settings.ring(), elevation, route_settings.distance)  # elevation in range
-    from ._common import parse_device, parse_dtype
-
+            R.ring_world_to_cams(route_settings.ring(), elevation, route_settings.distance)  # the elevation fits the ring
     dev = parse_device(device)
     dt = parse_dtype(dtype, dev)
     fit_device = dev if dev.type != "mps" else "cpu"
 
-    # 2. Reconstruct, with one progress bar per stage
-    with _StageBars(not no_progress and not as_json) as bars:
+    # 2. Reconstruct, one progress bar per stage
+    with progress_display(progress and not as_json) as bars:
+        tasks: dict[str, int] = {}
+
+        def on_stage(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bars.add_task(stage, total=total)
+            bars.update(tasks[stage], completed=done, total=total)
+
         if views is not None:
-            posed = R.load_views(views, fov_deg=fov)
-            rec = R.reconstruct_from_views(posed, chain, device=fit_device, progress=bars)
+            rec = R.reconstruct_from_views(R.load_views(views, fov_deg=fov), chain, device=fit_device, progress=on_stage)
             extra = {"views_dir": str(views)}
         else:
             from ..loading import load_pipeline
             from ..nvs import prepare_input
 
             prepared = prepare_input(image, route_settings.preprocessing)  # a bad image fails before the model loads
-            pipe = load_pipeline(model, device=dev, dtype=dt)
+            with option_names("model"):
+                pipe = load_pipeline(model, device=dev, dtype=dt, trust_pickle=trust_pickle)
             rec = R.reconstruct_from_image(pipe, prepared, elevation_deg=elevation, settings=route_settings, seed=seed,
-                                           device=fit_device, progress=bars)
+                                           device=fit_device, progress=on_stage)
             extra = {"image": str(image), "model": str(model), "route_name": route}
 
-        # 3. Write the files, then report.json
-        write_reconstruction(rec, output, turntable=None if turntable == "none" else turntable, report_extra=extra)
-    report = json.loads((output / "report.json").read_text())
+    # 3. Write the files, report.json last
+    write_reconstruction(rec, out, turntable=None if turntable == "none" else turntable, report_extra=extra)
+    report = json.loads((out / "report.json").read_text())
     if as_json:
-        from ._common import print_json
-
         print_json(report)
     else:
         mesh = report["mesh"]
-        typer.echo(f"wrote {output}/mesh.glb ({mesh['faces']} faces, threshold {mesh['threshold']:.3g}) "
-                   f"in {report['timings_s']['total']:.1f} s; see {output}/report.json")
+        typer.echo(f"wrote {out}/mesh.glb ({mesh['faces']} faces, threshold {mesh['threshold']:.3g}) "
+                   f"in {report['timings_s']['total']:.1f} s; see {out}/report.json")

@@ -2,58 +2,74 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import typer
 
+from ._common import (
+    BackendOption,
+    MaxPartsOption,
+    MinPartsOption,
+    OutOption,
+    ProgressOption,
+    SeedOption,
+    TextureProbabilityOption,
+    ThreadsOption,
+    fail,
+)
+
 
 def render_dataset(
-    out: Path = typer.Option(..., "--out", help="Output folder (created; rerun with the same settings to resume)."),
-    procedural: Optional[int] = typer.Option(None, "--procedural", help="Render N seeded procedural objects."),
-    meshes: Optional[str] = typer.Option(None, "--meshes", help="A mesh file, a folder (recursive) or a glob."),
-    views: int = typer.Option(12, "--views", help="Views per object (SPEC section 6: 12)."),
-    size: int = typer.Option(256, "--size", help="Image side in pixels (the original used 512)."),
-    backend: str = typer.Option("gl", "--backend", help="gl (moderngl on EGL, fast), torch (pure PyTorch) or auto."),
-    workers: int = typer.Option(1, "--workers", help="Worker processes."),
-    ray: Optional[str] = typer.Option(None, "--ray", help="Run each object as a Ray task: 'auto', 'local' or a cluster address."),
-    seed: int = typer.Option(0, "--seed", help="Seed of objects, cameras and lights."),
-    direction: str = typer.Option("cube", "--direction", help="Camera directions: cube (original) or uniform."),
-    max_faces: int = typer.Option(2_000_000, "--max-faces", help="Refuse meshes with more faces."),
-    min_parts: int = typer.Option(3, "--min-parts", help="Procedural objects: fewest parts (body included)."),
-    max_parts: int = typer.Option(7, "--max-parts", help="Procedural objects: most parts."),
-    texture_probability: float = typer.Option(0.5, "--texture-probability", help="Procedural objects: chance a part is textured."),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    out: OutOption,
+    procedural: Annotated[Optional[int], typer.Option("--procedural", help="Render N seeded procedural objects.")] = None,
+    meshes: Annotated[Optional[str], typer.Option("--meshes", help="A mesh file, a folder (recursive) or a glob.")] = None,
+    views: Annotated[int, typer.Option("--views", help="Views per object (the original dataset: 12).")] = 12,
+    size: Annotated[int, typer.Option("--size", help="Image side in pixels (the original used 512; match the training config's data.image_size).")] = 256,
+    backend: BackendOption = "gl",
+    workers: Annotated[int, typer.Option("--workers", help="Worker processes.")] = 1,
+    ray: Annotated[Optional[str], typer.Option("--ray", help="Run each object as a Ray task: 'auto', 'local' or a cluster address.")] = None,
+    seed: SeedOption = 0,
+    direction: Annotated[str, typer.Option("--direction", help="Camera directions: cube (original) or uniform.")] = "cube",
+    max_faces: Annotated[int, typer.Option("--max-faces", help="Refuse meshes with more faces.")] = 2_000_000,
+    min_parts: MinPartsOption = 3,
+    max_parts: MaxPartsOption = 7,
+    texture_probability: TextureProbabilityOption = 0.5,
+    progress: ProgressOption = True,
+    threads: ThreadsOption = None,
 ) -> None:
     """Render objects into the views_release layout (NNN.png RGBA + NNN.npy world-to-camera,
-    valid_paths.json, manifest.json). Resumable; broken meshes are recorded and skipped."""
-    from rich.console import Console
-
+    valid_paths.json, manifest.json). Resumable; broken meshes are recorded and skipped, but a run in
+    which every object failed exits with an error."""
     from ..data.writer import RenderSettings, mesh_jobs, procedural_jobs
     from ..data.writer import render_dataset as run
+    from ._common import check_output_dir
 
-    console = Console(stderr=True)
+    # 1. Check the options and the output folder, list the jobs
+    if (procedural is None) == (meshes is None):
+        raise ValueError("give exactly one of --procedural N or --meshes PATH_OR_GLOB")
+    settings = RenderSettings(num_views=views, image_size=size, backend=backend, direction=direction,
+                              max_faces=max_faces, min_parts=min_parts, max_parts=max_parts,
+                              texture_probability=texture_probability)
+    check_output_dir(out)
+    if procedural is not None:
+        jobs = procedural_jobs(procedural, seed)
+    else:
+        from ..data.meshes import find_meshes
+
+        jobs = mesh_jobs(find_meshes(meshes))
+
+    # 2. Render (resumable), then report
     try:
-        if (procedural is None) == (meshes is None):
-            raise ValueError("give exactly one of --procedural N or --meshes PATH_OR_GLOB")
-        settings = RenderSettings(num_views=views, image_size=size, backend=backend, direction=direction,
-                                  max_faces=max_faces, min_parts=min_parts, max_parts=max_parts,
-                                  texture_probability=texture_probability)
-        if procedural is not None:
-            jobs = procedural_jobs(procedural, seed)
-        else:
-            from ..data.meshes import find_meshes
-
-            jobs = mesh_jobs(find_meshes(meshes))
         report = run(out, jobs, settings, seed=seed, workers=workers, ray_address=ray, progress=progress)
-    except (ValueError, TypeError, FileNotFoundError, RuntimeError) as e:
-        console.print(f"error: {e}", markup=False, highlight=False, soft_wrap=True)
-        raise typer.Exit(code=2) from None
+    except RuntimeError as e:  # the environment (Ray missing, a cluster unreachable), not a bug
+        raise fail(str(e)) from None
     rate = len(report.rendered) / report.seconds if report.seconds > 0 else 0.0
-    console.print(
+    typer.echo(
         f"rendered {len(report.rendered)}, skipped {len(report.skipped)} (already done), failed {len(report.failed)} "
-        f"in {report.seconds:.1f} s ({rate:.1f} objects/s, {rate * views:.0f} images/s) -> {out}",
-        markup=False, highlight=False, soft_wrap=True,
+        f"in {report.seconds:.1f} s ({rate:.1f} objects/s, {rate * views:.0f} images/s) -> {out}", err=True,
     )
     for name, err in list(report.failed.items())[:10]:
-        console.print(f"  failed {name}: {err}", markup=False, highlight=False, soft_wrap=True)
+        typer.echo(f"  failed {name}: {err}", err=True)
+    if report.failed and not report.rendered and not report.skipped:
+        first = next(iter(report.failed.values()))
+        raise fail(f"every object failed ({len(report.failed)}), nothing was rendered; the first error: {first}", code=1)

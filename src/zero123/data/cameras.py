@@ -1,4 +1,4 @@
-"""Random cameras of the training renders (SPEC section 6).
+"""Random cameras of the training renders (docs/conventions.md, Dataset layout).
 
 Camera distance uniform in [1.5, 2.2]; direction a uniform sample in the cube [-1, 1]^3 normalised
 to the sphere (the original's choice: whole sphere, including below, slightly denser towards the

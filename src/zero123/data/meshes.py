@@ -1,7 +1,7 @@
 """Mesh import with trimesh (glb / gltf / obj / ply / stl / ...) into a :class:`RenderMesh`.
 
 Scenes are flattened (node transforms applied), base-colour textures and vertex colours are kept,
-and the result is normalised as SPEC section 6 (largest bounding-box side 1, centred at the
+and the result is normalised (docs/conventions.md, Cameras: largest bounding-box side 1, centred at the
 origin). Bad files raise ``FileNotFoundError`` / ``ValueError`` with a one-line reason.
 """
 

@@ -4,7 +4,7 @@ An object is a body (box, sphere, cylinder, cone, torus, capsule or extrusion) w
 parts attached at random points of its surface, each with its own colour (hues spread by the golden
 ratio so parts look distinct) and, with some probability, a simple procedural texture (checker,
 stripes, dots, gradient). Random placement makes front, back, left, right, top and bottom look
-different. The result is normalised as SPEC section 6 (largest bounding-box side 1, centred).
+different. The result is normalised (docs/conventions.md, Cameras: largest bounding-box side 1, centred).
 
 >>> m = procedural_object(seed=3)
 >>> float(abs(m.vertices.max(0) - m.vertices.min(0)).max())  # doctest: +ELLIPSIS

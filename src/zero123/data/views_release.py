@@ -1,11 +1,11 @@
-"""Reader of the ``views_release`` layout (SPEC section 6): pairs of views of one object and their pose T.
+"""Reader of the ``views_release`` layout (docs/conventions.md, Dataset layout): pairs of views of one object and their pose T.
 
 Layout (what the original release ships, and what :mod:`zero123.data.writer` writes)::
 
     root/
       valid_paths.json        JSON list of object folder names
       <object>/000.png ...    RGBA views (transparent background)
-      <object>/000.npy ...    3x4 float64 world-to-camera, Blender camera axes (SPEC section 4)
+      <object>/000.npy ...    3x4 float64 world-to-camera, Blender camera axes (docs/conventions.md, Cameras)
 
 Split: the first 99% of ``valid_paths.json`` (``floor(n * 0.99)`` objects, as the original) is
 ``"train"``, the rest ``"val"``. For tiny datasets this already keeps one object for validation
@@ -37,7 +37,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..camera import CAMERA_EMBEDDINGS, spherical_from_world_to_cam
+from ..camera import CAMERA_EMBEDDINGS, relative_pose_embedding
+from ..image_io import composite_on_white, load_image
 
 Split = Literal["train", "val", "all"]
 SPLITS: tuple[str, ...] = ("train", "val", "all")
@@ -108,7 +109,7 @@ def object_views(folder: str | os.PathLike) -> list[int]:
         shown = ", ".join(missing[:10]) + (f", ... ({len(missing)} in all)" if len(missing) > 10 else "")
         raise ValueError(
             f"object folder {str(folder)!r} has {len(pngs)} .png and {len(npys)} .npy files that do not pair up: "
-            f"missing {shown} (each view NNN needs NNN.png and NNN.npy, SPEC section 6)"
+            f"missing {shown} (each view NNN needs NNN.png and NNN.npy, docs/conventions.md, Dataset layout)"
         )
     n = len(pngs)
     if pngs != set(range(n)):
@@ -118,7 +119,7 @@ def object_views(folder: str | os.PathLike) -> list[int]:
 
 
 def split_names(names: list[str], split: Split) -> list[str]:
-    """The SPEC section 6 split of an ordered object list (see the module docstring)."""
+    """The split (docs/conventions.md, Dataset layout) of an ordered object list (see the module docstring)."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     n_train = math.floor(len(names) * 99 / 100)
@@ -131,22 +132,11 @@ def split_names(names: list[str], split: Split) -> list[str]:
     return list(names)
 
 
-def pose_embedding(cond_world_to_cam: np.ndarray, target_world_to_cam: np.ndarray,
-                   camera_embedding: str = "relative_radius") -> np.ndarray:
-    """T (float32, shape (4,)) from two stored matrices, exactly as SPEC section 4:
-    ``[theta_t - theta_c, sin(phi_t - phi_c), cos(phi_t - phi_c), r_t - r_c]`` (``"relative_radius"``),
-    or with the condition's absolute polar angle in the last slot (``"cond_polar"``, Stable Zero123)."""
-    pc, ac, rc = spherical_from_world_to_cam(cond_world_to_cam)
-    pt, at, rt = spherical_from_world_to_cam(target_world_to_cam)
-    last = rt - rc if camera_embedding == "relative_radius" else pc
-    return np.array([pt - pc, math.sin(at - ac), math.cos(at - ac), last], dtype=np.float32)
-
-
 class ViewsReleaseDataset(torch.utils.data.Dataset):
     """Pairs (condition view, target view) of one object per item.
 
     ``ds[i]`` is a dict: ``image_target`` and ``image_cond`` (3, H, W) float32 in [-1, 1] (pixels
-    with alpha == 0 are white, partial alpha is not blended: SPEC section 6), ``pose`` (4,)
+    with alpha == 0 are white, partial alpha is not blended: docs/conventions.md, Dataset layout), ``pose`` (4,)
     float32 T, ``object_id`` str, ``cond_index`` int, ``target_index`` int.
     """
 
@@ -185,18 +175,11 @@ class ViewsReleaseDataset(torch.utils.data.Dataset):
         return self._num_views[object_id]
 
     def load_image(self, object_id: str, view_index: int) -> torch.Tensor:
-        """``(3, H, W)`` float32 in [-1, 1]: alpha == 0 -> white (no blending), resized to ``image_size``."""
+        """``(3, H, W)`` float32 in [-1, 1]: read with :func:`zero123.image_io.load_image`, alpha == 0 ->
+        white with no blending (:func:`~zero123.image_io.composite_on_white` with ``blend=False``),
+        resized (bilinear) to ``image_size``."""
         path = self.root / object_id / f"{view_index:03d}.png"
-        try:
-            with Image.open(path) as im:
-                rgba = np.array(im.convert("RGBA"))
-        except FileNotFoundError:
-            raise FileNotFoundError(f"view image {str(path)!r} does not exist") from None
-        except OSError as e:
-            raise ValueError(f"view image {str(path)!r} cannot be read: {e}") from e
-        rgb = rgba[..., :3].copy()
-        rgb[rgba[..., 3] == 0] = 255
-        img = Image.fromarray(rgb)
+        img = composite_on_white(load_image(path, name="view image"), blend=False)
         if img.size != (self.image_size, self.image_size):
             img = img.resize((self.image_size, self.image_size), Image.Resampling.BILINEAR)
         arr = torch.from_numpy(np.asarray(img, dtype=np.float32)).permute(2, 0, 1)
@@ -225,12 +208,12 @@ class ViewsReleaseDataset(torch.utils.data.Dataset):
         index = index % len(self)
         object_id = self.object_ids[index]
         cond, target = self.sample_pair(index)
-        pose = pose_embedding(self.load_world_to_cam(object_id, cond), self.load_world_to_cam(object_id, target),
-                              self.camera_embedding)
+        pose = relative_pose_embedding(self.load_world_to_cam(object_id, cond), self.load_world_to_cam(object_id, target),
+                                       self.camera_embedding)
         return {
             "image_target": self.load_image(object_id, target),
             "image_cond": self.load_image(object_id, cond),
-            "pose": torch.from_numpy(pose),
+            "pose": pose,
             "object_id": object_id,
             "cond_index": cond,
             "target_index": target,

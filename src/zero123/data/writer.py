@@ -1,4 +1,4 @@
-"""Dataset writer: objects -> the ``views_release`` layout (SPEC section 6), resumable, parallel.
+"""Dataset writer: objects -> the ``views_release`` layout (docs/conventions.md, Dataset layout), resumable, parallel.
 
 For each object (procedural seed or mesh file) a worker draws ``num_views`` cameras and one light
 from a generator seeded by ``(seed, object index)`` (so results do not depend on the number of

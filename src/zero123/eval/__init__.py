@@ -1,4 +1,4 @@
-"""Novel-view evaluation (SPEC section 10): metrics, protocols, data reader and runner.
+"""Novel-view evaluation (docs/conventions.md, Evaluation protocols): metrics, protocols, data reader and runner.
 
 >>> from zero123.eval import get_protocol
 >>> get_protocol("syncdreamer-gso30").resolution

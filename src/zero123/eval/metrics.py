@@ -1,4 +1,4 @@
-"""Image metrics for novel-view evaluation (SPEC section 10): PSNR, SSIM and optional LPIPS.
+"""Image metrics for novel-view evaluation (docs/conventions.md, Evaluation protocols): PSNR, SSIM and optional LPIPS.
 
 Every metric takes two RGB images of the same shape ``(H, W, 3)`` as float arrays with values in
 ``[0, 1]`` (data range 1.0), already composited on white and resized to the protocol's declared

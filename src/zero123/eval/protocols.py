@@ -4,7 +4,7 @@ A protocol is data (:class:`EvalProtocol`); presets are ready instances in :data
 All of them read the user's LOCAL data in the ``views_release`` layout
 (:mod:`zero123.eval.views`); nothing is downloaded.
 
-Presets (SPEC section 10):
+Presets (docs/conventions.md, Evaluation protocols):
 
 ``views-release`` (default)
     Any ``views_release`` folder: split ``val``, input view 0, every other view scored, 256 px,
@@ -56,7 +56,7 @@ from .views import SPLITS, Split
 @dataclass(frozen=True)
 class TargetChange:
     """A target camera relative to the input view, in degrees: +azimuth counter-clockwise seen from
-    above, +elevation moves the camera UP (elevation change = -d_polar, SPEC section 4)."""
+    above, +elevation moves the camera UP (elevation change = -d_polar, docs/conventions.md, Cameras)."""
 
     azimuth: float = 0.0
     elevation: float = 0.0
@@ -84,7 +84,7 @@ Targets = Union[Literal["others"], tuple[int, ...], tuple[TargetChange, ...]]
 
 @dataclass(frozen=True)
 class EvalProtocol:
-    """What is scored and how (SPEC section 10).
+    """What is scored and how (docs/conventions.md, Evaluation protocols).
 
     Attributes:
         name: preset name (``"<preset> (modified)"`` after :meth:`replace`).

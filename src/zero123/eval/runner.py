@@ -24,7 +24,7 @@ import io
 import json
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -32,7 +32,7 @@ from typing import Protocol
 import numpy as np
 from PIL import Image
 
-from ..camera import RelativeCamera, spherical_from_world_to_cam
+from ..camera import RelativeCamera, elevation_deg_from_world_to_cam
 from ..utils.fileio import atomic_save_image, atomic_write
 from . import metrics as M
 from .protocols import EXPECTED_OBJECTS, EvalProtocol, angle_label
@@ -71,7 +71,7 @@ class IdentityPredictor:
 class PipelinePredictor:
     """Run a :class:`zero123.Zero123Pipeline` with fixed sampler settings.
 
-    The pose of each target comes from the stored matrices (SPEC 4); Stable-Zero123-style models
+    The pose of each target comes from the stored matrices (docs/conventions.md, Cameras); Stable-Zero123-style models
     (``cc_projection.config.camera_embedding == "cond_polar"``) also get the input view's
     elevation. Each object is sampled with a CPU generator seeded with ``seed`` so results do not
     depend on object order or ``--limit``.
@@ -83,6 +83,8 @@ class PipelinePredictor:
     eta: float = 1.0
     max_batch: int | None = None
     name: str = "model"
+    #: ``on_step(done, total)`` after each denoising step (progress displays; :func:`evaluate` fills it).
+    on_step: Callable[[int, int], None] | None = None
 
     def __call__(self, input_image, cameras, *, cond_elevation, seed):
         import torch
@@ -99,12 +101,23 @@ class PipelinePredictor:
             generator=generator,
             output_type="np",
             max_batch=self.max_batch,
+            callback_on_step_end=self._callback(),
             **extra,
         )
         images = np.asarray(out.images, dtype=np.float64)
         if images.ndim != 4 or images.shape[0] != len(cameras):
             raise RuntimeError(f"pipeline returned images of shape {images.shape} for {len(cameras)} cameras")
         return [np.clip(im, 0.0, 1.0) for im in images]
+
+    def _callback(self):
+        if self.on_step is None:
+            return None
+
+        def callback(pipe, i, t, tensors):
+            self.on_step(i + 1, len(pipe.scheduler.timesteps))
+            return {}
+
+        return callback
 
 
 # ------------------------------------------------------------------------------- results
@@ -238,14 +251,54 @@ def evaluate(
         settings: sampler settings recorded in the report.
         sheet_objects: how many objects the contact sheet shows.
         save_images: also write every prediction as PNG under ``out_dir/images``.
+        progress: show a rich progress display on stderr: objects, and the denoising steps of a
+            predictor with an ``on_step`` slot (:class:`PipelinePredictor`).
 
     Returns:
         The :class:`EvalReport` (also written as JSON/CSV when ``out_dir`` is given).
     """
     t_start = time.perf_counter()
-    # 1. Select objects and check them before any slow work.
-    object_ids = list(views.object_ids)
+    # 1. Select the objects and their targets, checked before any slow work
     notes: list[str] = []
+    object_ids, plan, skipped = _select_objects(views, protocol, limit, notes)
+    # 2. The metrics and the methods (identity first)
+    lpips_fn = _lpips_or_note(protocol, lpips, device, notes)
+    predictors = _predictors(predictor)
+    methods = [p.name for p in predictors]
+    # 3. Predict and score, object by object
+    results: list[ObjectResult] = []
+    sheet = _SheetRows(protocol.resolution, sheet_objects)
+    with _Progress(progress, len(object_ids), predictors) as bar:
+        for oid in object_ids:
+            scored = _score_object(views, protocol, oid, plan[oid], predictors, lpips_fn, seed)
+            results.append(scored.result)
+            sheet.add(scored)
+            if save_images and out_dir is not None:
+                _save_predictions(Path(out_dir), scored, methods[1:])
+            bar.object_done(oid)
+    # 4. Summarise (per method, and the margin over identity)
+    report = EvalReport(
+        protocol=protocol.describe(),
+        settings=dict(settings or {}, seed=seed, limit=limit, device=device),
+        methods=methods,
+        notes=notes,
+        summary=_summarise(results, methods, predictor),
+        objects=results,
+        skipped_objects=skipped,
+        wall_seconds=time.perf_counter() - t_start,
+        out_dir=str(out_dir) if out_dir is not None else None,
+    )
+    # 5. Write the report files and the contact sheet
+    if out_dir is not None:
+        write_report(report, out_dir)
+        atomic_save_image(sheet.image(results), Path(out_dir) / "contact_sheet.png")
+    return report
+
+
+def _select_objects(views: ViewsFolder, protocol: EvalProtocol, limit: int | None, notes: list[str]):
+    """``(object_ids, plan, skipped)``: the objects to score (protocol's count, then ``limit``), each
+    one's ``(targets, missing)`` from :func:`resolve_targets`, and the objects no target matched."""
+    object_ids = list(views.object_ids)
     if protocol.num_objects is not None:
         object_ids = object_ids[: protocol.num_objects]
     expected = EXPECTED_OBJECTS.get(protocol.name)
@@ -266,73 +319,80 @@ def evaluate(
             f"targets: no object has views at the requested camera changes {[t.label for t in protocol.targets]} "
             f"(tolerance {protocol.match_tolerance_deg} deg); render ground truth at those poses first"
         )
+    return object_ids, plan, skipped
 
-    # 2. Metrics.
+
+def _lpips_or_note(protocol: EvalProtocol, lpips: bool, device: str, notes: list[str]):
+    """The LPIPS function (or ``None``), with the SSIM and LPIPS notes appended to ``notes``."""
     lpips_fn, lpips_note = (None, "LPIPS disabled (--no-lpips)")
     if lpips:
         lpips_fn, lpips_note = M.load_lpips(protocol.lpips_backbone, device=device)
     notes += [f"SSIM: {M.SSIM_NOTE}", lpips_note]
+    return lpips_fn
+
+
+def _predictors(predictor: Predictor | None) -> list[Predictor]:
     predictors: list[Predictor] = [IdentityPredictor()]
     if predictor is not None:
         if predictor.name == "identity":
             raise ValueError("the model may not be called 'identity': that name is the built-in baseline")
         predictors.append(predictor)
-    methods = [p.name for p in predictors]
+    return predictors
+
+
+@dataclass
+class _Scored:
+    """One object's result with the images behind it (input view, ground truths, predictions)."""
+
+    result: ObjectResult
+    input_image: Image.Image
+    ground_truths: list[np.ndarray]
+    predictions: dict[str, list[np.ndarray]]  # method -> one (H, W, 3) array in [0, 1] per target
+
+
+def _score_object(views, protocol, oid, plan_entry, predictors, lpips_fn, seed) -> _Scored:
+    """Every predictor on one object's input view, each prediction scored against its ground truth
+    at the protocol's resolution."""
+    targets, missing = plan_entry
     res = protocol.resolution
+    input_full = views.load_rgb(oid, protocol.input_view)
+    cond_elevation = elevation_deg_from_world_to_cam(views.load_world_to_cam(oid, protocol.input_view))
+    gts = [np.asarray(views.load_rgb(oid, v, res), dtype=np.float64) / 255.0 for v, _, _ in targets]
+    cameras = [c for _, c, _ in targets]
+    view_results = [
+        ViewResult(v, label, round(c.azimuth, 4), round(c.elevation, 4), round(c.d_radius, 6), {})
+        for v, c, label in targets
+    ]
+    seconds: dict[str, float] = {}
+    preds_by_method: dict[str, list[np.ndarray]] = {}
+    for p in predictors:
+        t0 = time.perf_counter()
+        image_in = input_full.resize((res, res), Image.Resampling.BICUBIC) if p.name == "identity" else input_full
+        preds = p(image_in, cameras, cond_elevation=cond_elevation, seed=seed)
+        seconds[p.name] = time.perf_counter() - t0
+        preds = [_resize(np.asarray(x, dtype=np.float64), res) for x in preds]
+        preds_by_method[p.name] = preds
+        for vr, pred, gt in zip(view_results, preds, gts):
+            vr.scores[p.name] = {
+                "psnr": M.psnr(pred, gt),
+                "ssim": M.ssim(pred, gt),
+                "lpips": lpips_fn(pred, gt) if lpips_fn is not None else None,
+            }
+    obj = ObjectResult(oid, protocol.input_view, view_results, missing, seconds)
+    methods = [p.name for p in predictors]
+    obj.means = {m: {k: _mean([vr.scores[m][k] for vr in view_results]) for k in METRICS} for m in methods}
+    return _Scored(obj, input_full, gts, preds_by_method)
 
-    # 3. Predict and score, object by object.
-    results: list[ObjectResult] = []
-    sheet_rows: list[list[Image.Image | None]] = []
-    sheet_labels: list[str] = []
-    sheet_cols = 1
-    iterator = object_ids
-    if progress:
-        from rich.progress import track
 
-        iterator = track(object_ids, description=f"eval {protocol.name}", transient=True)
-    for oid in iterator:
-        targets, missing = plan[oid]
-        input_full = views.load_rgb(oid, protocol.input_view)
-        polar, _, _ = spherical_from_world_to_cam(views.load_world_to_cam(oid, protocol.input_view))
-        cond_elevation = 90.0 - math.degrees(polar)
-        gts = [np.asarray(views.load_rgb(oid, v, res), dtype=np.float64) / 255.0 for v, _, _ in targets]
-        cameras = [c for _, c, _ in targets]
-        view_results = [
-            ViewResult(v, label, round(c.azimuth, 4), round(c.elevation, 4), round(c.d_radius, 6), {})
-            for v, c, label in targets
-        ]
-        seconds: dict[str, float] = {}
-        preds_by_method: dict[str, list[np.ndarray]] = {}
-        for p in predictors:
-            t0 = time.perf_counter()
-            image_in = input_full.resize((res, res), Image.Resampling.BICUBIC) if p.name == "identity" else input_full
-            preds = p(image_in, cameras, cond_elevation=cond_elevation, seed=seed)
-            seconds[p.name] = time.perf_counter() - t0
-            preds = [_resize(np.asarray(x, dtype=np.float64), res) for x in preds]
-            preds_by_method[p.name] = preds
-            for vr, pred, gt in zip(view_results, preds, gts):
-                vr.scores[p.name] = {
-                    "psnr": M.psnr(pred, gt),
-                    "ssim": M.ssim(pred, gt),
-                    "lpips": lpips_fn(pred, gt) if lpips_fn is not None else None,
-                }
-        obj = ObjectResult(oid, protocol.input_view, view_results, missing, seconds)
-        obj.means = {m: {k: _mean([vr.scores[m][k] for vr in view_results]) for k in METRICS} for m in methods}
-        results.append(obj)
+def _save_predictions(out_dir: Path, scored: _Scored, methods: list[str]) -> None:
+    obj = scored.result
+    for m in methods:
+        for vr, x in zip(obj.views, scored.predictions[m]):
+            atomic_save_image(_to_pil(x), out_dir / "images" / obj.object_id / f"{vr.view:03d}_{m}.png")
 
-        shown = methods[-1]
-        if len(sheet_rows) < 2 * sheet_objects:
-            input_small = input_full.resize((res, res), Image.Resampling.BICUBIC)
-            sheet_rows.append([input_small] + [_to_pil(g) for g in gts])
-            sheet_rows.append([None] + [_to_pil(x) for x in preds_by_method[shown]])
-            sheet_labels += [f"{oid[:16]} gt", f"{oid[:16]} {shown[:10]}"]
-            sheet_cols = max(sheet_cols, 1 + len(gts))
-        if save_images and out_dir is not None:
-            for m in methods[1:]:
-                for vr, x in zip(view_results, preds_by_method[m]):
-                    atomic_save_image(_to_pil(x), Path(out_dir) / "images" / oid / f"{vr.view:03d}_{m}.png")
 
-    # 4. Summarise.
+def _summarise(results: list[ObjectResult], methods: list[str], predictor: Predictor | None) -> dict:
+    """Per method the mean over objects of each metric, counts and time; plus model - identity."""
     summary = {
         m: {k: _mean([o.means[m][k] for o in results]) for k in METRICS}
         | {
@@ -348,30 +408,73 @@ def evaluate(
         summary["margin_over_identity"] = {
             k: (a[k] - b[k]) if a[k] is not None and b[k] is not None else None for k in METRICS
         }
-    report = EvalReport(
-        protocol=protocol.describe(),
-        settings=dict(settings or {}, seed=seed, limit=limit, device=device),
-        methods=methods,
-        notes=notes,
-        summary=summary,
-        objects=results,
-        skipped_objects=skipped,
-        wall_seconds=time.perf_counter() - t_start,
-        out_dir=str(out_dir) if out_dir is not None else None,
-    )
+    return summary
 
-    # 5. Write.
-    if out_dir is not None:
-        write_report(report, out_dir)
-        shown_labels = {tuple(v.label for v in o.views) for o in results[:sheet_objects]}
-        same = len(shown_labels) == 1 and len(next(iter(shown_labels))) == sheet_cols - 1
-        col_labels = ["input"] + (list(next(iter(shown_labels))) if same else [f"t{i}" for i in range(1, sheet_cols)])
-        sheet_rows = [r + [None] * (sheet_cols - len(r)) for r in sheet_rows]
+
+class _SheetRows:
+    """The contact sheet's rows: per shown object a ground-truth row (input view first) and a
+    prediction row of the last method."""
+
+    def __init__(self, resolution: int, max_objects: int):
+        self.res, self.max_objects = resolution, max_objects
+        self.rows: list[list[Image.Image | None]] = []
+        self.labels: list[str] = []
+        self.cols = 1
+
+    def add(self, scored: _Scored) -> None:
+        if len(self.rows) >= 2 * self.max_objects:
+            return
+        oid, shown = scored.result.object_id, list(scored.predictions)[-1]
+        input_small = scored.input_image.resize((self.res, self.res), Image.Resampling.BICUBIC)
+        self.rows.append([input_small] + [_to_pil(g) for g in scored.ground_truths])
+        self.rows.append([None] + [_to_pil(x) for x in scored.predictions[shown]])
+        self.labels += [f"{oid[:16]} gt", f"{oid[:16]} {shown[:10]}"]
+        self.cols = max(self.cols, 1 + len(scored.ground_truths))
+
+    def image(self, results: list[ObjectResult]) -> Image.Image:
         from ..utils.grid import contact_sheet
 
-        sheet = contact_sheet(sheet_rows, row_labels=sheet_labels, col_labels=col_labels, cell_size=min(res, 128))
-        atomic_save_image(sheet, Path(out_dir) / "contact_sheet.png")
-    return report
+        shown_labels = {tuple(v.label for v in o.views) for o in results[: self.max_objects]}
+        same = len(shown_labels) == 1 and len(next(iter(shown_labels))) == self.cols - 1
+        col_labels = ["input"] + (list(next(iter(shown_labels))) if same else [f"t{i}" for i in range(1, self.cols)])
+        rows = [r + [None] * (self.cols - len(r)) for r in self.rows]
+        return contact_sheet(rows, row_labels=self.labels, col_labels=col_labels, cell_size=min(self.res, 128))
+
+
+class _Progress:
+    """Progress on stderr (rich): objects done, and the denoising steps of predictors that have an
+    ``on_step`` slot (filled for the duration, then restored). Does nothing when disabled."""
+
+    def __init__(self, enabled: bool, total: int, predictors: list):
+        self.enabled, self.total, self.predictors = enabled, total, predictors
+        self._restore: list = []
+
+    def __enter__(self):
+        if not self.enabled:
+            return self
+        from ..utils.progress import progress_display
+
+        self._bar = progress_display()
+        self._bar.__enter__()
+        self._objects = self._bar.add_task("objects", total=self.total)
+        stepped = [p for p in self.predictors if hasattr(p, "on_step") and p.on_step is None]
+        if stepped:
+            steps = self._bar.add_task("denoising", total=None)
+            for p in stepped:
+                self._restore.append(p)
+                p.on_step = lambda done, total: self._bar.update(steps, completed=done, total=total)
+        return self
+
+    def object_done(self, object_id: str) -> None:
+        if self.enabled:
+            self._bar.update(self._objects, advance=1, description=f"objects (last: {object_id[:24]})")
+
+    def __exit__(self, *exc):
+        for p in self._restore:
+            p.on_step = None
+        if self.enabled:
+            self._bar.__exit__(*exc)
+        return False
 
 
 def _fmt(v) -> str:

@@ -8,7 +8,7 @@ distance, azimuth + change, elevation + change). Scoring it with
 
 The input camera is drawn per object: azimuth uniform in [0, 360) deg, elevation uniform in
 ``input_elevation`` (default [0, 30] deg so that +30 / -30 changes stay between -30 and 60 deg),
-distance uniform in [1.5, 2.2] (SPEC section 6).
+distance uniform in [1.5, 2.2] (docs/conventions.md, Dataset layout).
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ import os
 from pathlib import Path
 
 import numpy as np
+import torch
 
-from ..camera import world_to_cam_from_spherical
+from ..camera import RelativeCamera, world_to_cams_from_spherical
 from ..data.objects import ProceduralConfig, procedural_object
 from ..utils.fileio import atomic_directory, atomic_write
 from .protocols import TargetChange
@@ -35,8 +36,12 @@ def relative_world_to_cams(
     input_elevation: float, input_azimuth: float, distance: float, changes: tuple[TargetChange, ...]
 ) -> np.ndarray:
     """``(1 + len(changes), 3, 4)`` world-to-camera matrices: the input camera (degrees, elevation
-    + = above the equator) then one per change, at the same distance."""
-    out = []
+    + = above the equator) then one per change, at the same distance. Each target is placed with the
+    camera API the model is conditioned through (:meth:`RelativeCamera.apply_to_spherical`), so the
+    stored poses give back exactly the requested changes."""
+    # the input camera is itself a change from the equator at the input azimuth
+    equator = (math.pi / 2, math.radians(input_azimuth), distance)
+    spherical = []
     for az, el in [(0.0, 0.0)] + [(c.azimuth, c.elevation) for c in changes]:
         e = input_elevation + el
         if not -90.0 < e < 90.0:
@@ -44,8 +49,9 @@ def relative_world_to_cams(
                 f"target elevation {e:g} deg (input {input_elevation:g} + change {el:g}) must stay strictly between "
                 "-90 and 90 deg; narrow input_elevation"
             )
-        out.append(world_to_cam_from_spherical(math.radians(90.0 - e), math.radians(input_azimuth + az), distance))
-    return np.stack(out)
+        spherical.append(RelativeCamera.from_degrees(azimuth=az, elevation=e).apply_to_spherical(*equator))
+    polar, azimuth, radius = (torch.tensor(v, dtype=torch.float64) for v in zip(*spherical))
+    return world_to_cams_from_spherical(polar, azimuth, radius).numpy()
 
 
 def render_relative_testset(

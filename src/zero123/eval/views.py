@@ -1,9 +1,9 @@
-"""Read evaluation data in the ``views_release`` layout (SPEC section 6), composited for scoring.
+"""Read evaluation data in the ``views_release`` layout (docs/conventions.md, Dataset layout), composited for scoring.
 
 Layout (one folder per object under ``root``)::
 
     root/
-      valid_paths.json        optional: JSON list of object folder names (SPEC 6 split rule)
+      valid_paths.json        optional: JSON list of object folder names (split rule: docs/conventions.md, Dataset layout)
       <object_id>/000.png     RGBA (or RGB) view 0, any square resolution
       <object_id>/000.npy     3x4 float64 world-to-camera matrix, Blender camera axes, z-up world
       <object_id>/001.png ... one .npy per .png, numbered 000, 001, ... without gaps
@@ -14,8 +14,8 @@ Object listing, split and view pairing are the training reader's
 sorted sub-folders holding views (with a warning); the first ``floor(n * 0.99)`` objects are
 ``train``, the rest ``val``; ``all`` is every object.
 
-Unlike the training reader (which whitens only alpha == 0, SPEC 6), evaluation BLENDS alpha over
-white, as the published protocols did (SPEC 10), and resizes with PIL's antialiased bicubic filter.
+Unlike the training reader (which whitens only alpha == 0, docs/conventions.md, Dataset layout), evaluation BLENDS alpha over
+white, as the published protocols did (docs/conventions.md, Evaluation protocols), and resizes with PIL's antialiased bicubic filter.
 """
 
 from __future__ import annotations
@@ -27,13 +27,13 @@ import numpy as np
 from PIL import Image
 
 from ..data.views_release import SPLITS, Split, list_objects, object_views, split_names
-from ..preprocess import composite_on_white
+from ..image_io import composite_on_white, load_image
 
 __all__ = ["SPLITS", "Split", "ViewsFolder", "split_object_ids"]
 
 
 def split_object_ids(ids: list[str], split: Split) -> list[str]:
-    """SPEC 6 split of an ordered id list (first 99% train, last 1% val): an alias of
+    """The split (docs/conventions.md, Dataset layout) of an ordered id list (first 99% train, last 1% val): an alias of
     :func:`zero123.data.views_release.split_names`."""
     return split_names(list(ids), split)
 
@@ -82,18 +82,13 @@ class ViewsFolder:
         """View ``view`` as an RGB PIL image, alpha blended over white, resized to ``resolution``
         (square, antialiased bicubic) when given."""
         path = self._path(object_id, view, "png")
-        try:
-            with Image.open(path) as im:
-                im.load()
-                rgb = composite_on_white(im)
-        except OSError as exc:
-            raise ValueError(f"data: cannot read image {path}: {exc}") from None
+        rgb = composite_on_white(load_image(path, name="data: view image"))
         if resolution is not None and rgb.size != (resolution, resolution):
             rgb = rgb.resize((resolution, resolution), Image.Resampling.BICUBIC)
         return rgb
 
     def load_world_to_cam(self, object_id: str, view: int) -> np.ndarray:
-        """The stored 3x4 float64 world-to-camera matrix (SPEC 4)."""
+        """The stored 3x4 float64 world-to-camera matrix (docs/conventions.md, Cameras)."""
         path = self._path(object_id, view, "npy")
         try:
             m = np.load(path, allow_pickle=False)

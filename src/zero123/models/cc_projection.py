@@ -1,4 +1,4 @@
-"""``cc_projection``: the camera-conditioned projection of Zero-1-to-3 (SPEC section 1).
+"""``cc_projection``: the camera-conditioned projection of Zero-1-to-3 (docs/conventions.md, Network).
 
 It maps ``concat(CLIP image embedding (D), T (4))`` to ONE cross-attention token.
 """
@@ -38,7 +38,7 @@ class CCProjection(ModelMixin, ConfigMixin):
         self.proj = nn.Linear(embed_dim + pose_dim, cross_attention_dim)
 
     def init_identity(self) -> None:
-        """Training-from-scratch init (SPEC section 1): identity on the first ``embed_dim`` input
+        """Training-from-scratch init (docs/conventions.md, Network): identity on the first ``embed_dim`` input
         columns, bias 0; the pose columns keep PyTorch's default init."""
         e = self.config.embed_dim
         with torch.no_grad():

@@ -1,6 +1,6 @@
 """Builders of randomly initialised Zero123 components, by preset.
 
-``full`` is the released architecture (SPEC section 1: ~860M-parameter U-Net, SD KL-f8 VAE,
+``full`` is the released architecture (docs/conventions.md, Network: ~860M-parameter U-Net, SD KL-f8 VAE,
 CLIP ViT-L/14 vision tower); ``tiny`` is a few-hundred-kilobyte model for tests and development.
 Configs are plain constructor keyword arguments, so each preset is data.
 """
@@ -15,7 +15,7 @@ from ..camera import CameraEmbedding
 
 Preset = Literal["tiny", "small", "full"]
 
-#: DDIM scheduler config of the original release (SPEC section 3).
+#: DDIM scheduler config of the original release (docs/conventions.md, Sampling).
 SCHEDULER_CONFIG: dict[str, Any] = dict(
     num_train_timesteps=1000,
     beta_start=0.00085,

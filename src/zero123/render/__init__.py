@@ -6,8 +6,8 @@
   ``pip install 'zero123[gl]'`` and Mesa EGL (``apt-get install libegl1 libgl1-mesa-dri libegl-mesa0``).
 
 Both render a :class:`RenderMesh` under a :class:`Light` from ``(N, 3, 4)`` world-to-camera
-matrices (Blender camera axes, SPEC section 4) with a square pinhole camera of horizontal FOV
-``fov_deg`` (49.13 deg = 35 mm lens on a 32 mm sensor, SPEC section 6), and return
+matrices (Blender camera axes, docs/conventions.md, Cameras) with a square pinhole camera of horizontal FOV
+``fov_deg`` (49.13 deg = 35 mm lens on a 32 mm sensor, docs/conventions.md, Dataset layout), and return
 ``(N, H, W, 4)`` uint8 straight RGBA with anti-aliased, exact-coverage alpha on a transparent
 background.
 
@@ -29,7 +29,7 @@ from .mesh import Light, RenderMesh, concatenate, vertex_normals
 
 Backend = Literal["torch", "gl", "auto"]
 BACKENDS: tuple[str, ...] = ("torch", "gl", "auto")
-#: Horizontal field of view of the original renders: 35 mm lens, 32 mm sensor (SPEC section 6).
+#: Horizontal field of view of the original renders: 35 mm lens, 32 mm sensor (docs/conventions.md, Dataset layout).
 DEFAULT_FOV_DEG = 49.13
 
 __all__ = ["Backend", "BACKENDS", "DEFAULT_FOV_DEG", "Light", "RenderMesh", "Renderer", "available_backends",

@@ -8,10 +8,9 @@ packages to install.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
+from ..camera import focal_length_px
 from .mesh import Light, RenderMesh
 
 _VERTEX_SHADER = """
@@ -88,8 +87,12 @@ def _create_context():
 
 
 def projection_matrix(fov_deg: float, near: float = 0.05, far: float = 50.0) -> np.ndarray:
-    """OpenGL perspective matrix for a square image (same axes as Blender's camera: -Z forward, +Y up)."""
-    f = 1.0 / math.tan(math.radians(fov_deg) / 2)
+    """OpenGL perspective matrix for a square image (same axes as Blender's camera: -Z forward, +Y up).
+
+    The focal length in normalised device coordinates is the pixel focal length of an image 2 units
+    wide (NDC spans [-1, 1]), so both backends share :func:`zero123.camera.focal_length_px`.
+    """
+    f = focal_length_px(fov_deg, 2)
     return np.array([
         [f, 0, 0, 0],
         [0, f, 0, 0],

@@ -106,13 +106,13 @@ class RenderMesh:
 
     def normalized(self) -> "RenderMesh":
         """Copy scaled so the largest bounding-box side is 1 and centred (bbox centre) at the origin
-        (SPEC section 6)."""
+        (docs/conventions.md, Dataset layout)."""
         verts, _, _ = normalize_vertices(self.vertices)
         return RenderMesh(verts, self.faces, self.normals, self.colors, self.uvs, self.texture_index, self.textures)
 
 
 def normalize_vertices(vertices: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-    """The dataset normalisation (SPEC section 6): ``(vertices - center) / scale`` with ``center`` the
+    """The dataset normalisation (docs/conventions.md, Dataset layout): ``(vertices - center) / scale`` with ``center`` the
     bounding-box centre and ``scale`` its largest side. Returns ``(normalised (V, 3), center (3,), scale)``.
 
     >>> normalize_vertices(np.array([[0.0, 0, 0], [2, 1, 0]]))[0].tolist()

@@ -16,11 +16,10 @@ Algorithm (per view):
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 
+from ..camera import focal_length_px
 from .mesh import Light, RenderMesh
 
 _FACE_BITS = 31
@@ -85,7 +84,7 @@ class TorchRenderer:
     # ------------------------------------------------------------------ internals
     def _rasterize(self, verts, faces, world_to_cam, size: int):
         """Steps 1-2 at ``size`` x ``size`` samples: ``(zbuf (size * size,) packed depth|face, fx, fy, fd)``."""
-        focal = (size / 2) / math.tan(math.radians(self.fov_deg) / 2)
+        focal = focal_length_px(self.fov_deg, size)
         rot, trans = world_to_cam[:, :3], world_to_cam[:, 3]
         cam = verts @ rot.T + trans
         depth = -cam[:, 2]

@@ -25,7 +25,7 @@ is what proves a reconstruction is in the right frame).
   leak), grown back by the same amount; everything else is solid.
 
 :data:`PROTOCOLS` holds presets: ``"default"`` and ``"syncdreamer-gso30"`` (SyncDreamer's GSO-30
-evaluation: points from 16 depth renders at elevation 30 deg, distance 1.5, downsampled at 0.01;
+evaluation, docs/conventions.md, "Evaluation protocols": points from 16 depth renders at elevation 30 deg, distance 1.5, downsampled at 0.01;
 volume IoU at 64^3; F-score at 0.05 added).
 """
 

@@ -28,6 +28,7 @@ from typing import Any
 import torch
 
 from ..utils.fileio import atomic_directory
+from ..utils.quiet import no_loading_bars
 
 COMPONENTS = ("vae", "image_encoder", "unet", "scheduler", "cc_projection")
 _STEP_RE = re.compile(r"^step-(\d+)$")
@@ -54,6 +55,7 @@ def save_base(components: dict[str, Any], path: Path) -> None:
             components[name].save_pretrained(tmp / name)
 
 
+@no_loading_bars()
 def load_base(path: Path) -> dict[str, Any]:
     """Components saved by :func:`save_base`."""
     from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel

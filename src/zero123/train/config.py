@@ -3,7 +3,7 @@
 Every hyperparameter lives here (issue 5 item 1). A YAML file maps section -> key -> value;
 an unknown section or key is an error naming it, and each ``__post_init__`` checks its values and
 names the offending key (``train.batch_size``), so a typo never silently falls back to a default.
-Defaults follow SPEC section 7 (AdamW 0.9/0.999, wd 0.01, 10x lr for cc_projection, 100-step
+Defaults follow docs/conventions.md, Training recipe (AdamW 0.9/0.999, wd 0.01, 10x lr for cc_projection, 100-step
 warm-up, EMA 0.9999) and section 2 (CFG dropout 5/5/5 %).
 """
 
@@ -35,7 +35,7 @@ class ModelConfig:
     ``init``: ``scratch`` builds ``preset`` with random weights (a VAE stage runs first unless
     ``vae_path`` names a trained VAE folder); ``zero123`` loads ``init_path`` with
     ``Zero123Pipeline.from_pretrained``; ``sd_image_variations`` loads a Stable-Diffusion-image-
-    variations-style folder and widens ``conv_in`` from 4 to 8 channels (SPEC section 7).
+    variations-style folder and widens ``conv_in`` from 4 to 8 channels (docs/conventions.md, Training recipe).
     """
 
     init: InitFrom = "scratch"
@@ -44,7 +44,7 @@ class ModelConfig:
     vae_path: str | None = None
     camera_embedding: Literal["relative_radius", "cond_polar"] = "relative_radius"
     #: What the U-Net learns to predict, saved in the model's scheduler config: ``epsilon`` (the
-    #: released checkpoints, SPEC section 3) or ``v_prediction`` (``v = sqrt(a) eps - sqrt(1-a) x0``,
+    #: released checkpoints, docs/conventions.md, Sampling) or ``v_prediction`` (``v = sqrt(a) eps - sqrt(1-a) x0``,
     #: whose high-noise steps, where the shape is decided, carry a usable signal from the start).
     prediction_type: Literal["epsilon", "v_prediction"] = "epsilon"
     #: Per-component constructor overrides for ``build_components`` (scratch only).
@@ -65,7 +65,7 @@ class ModelConfig:
 
 @dataclass
 class DataConfig:
-    """How training pairs are read (SPEC section 6)."""
+    """How training pairs are read (docs/conventions.md, Dataset layout)."""
 
     image_size: int = 64
     split: Literal["train", "all"] = "train"
@@ -106,7 +106,7 @@ class VAEStageConfig:
 
 @dataclass
 class OptimConfig:
-    """AdamW with a linear warm-up then a constant rate (SPEC section 7)."""
+    """AdamW with a linear warm-up then a constant rate (docs/conventions.md, Training recipe)."""
 
     lr: float = 1e-4
     #: cc_projection learns at ``lr * cc_projection_lr_scale`` (10x in the original).
@@ -145,14 +145,14 @@ class TrainConfig:
     #: Train the image encoder jointly (required from scratch: no pretrained CLIP offline).
     train_image_encoder: bool = False
     ema_decay: float = 0.9999
-    #: CFG dropout probabilities (SPEC section 2): clip only, both, concat only.
+    #: CFG dropout probabilities (docs/conventions.md, Conditioning): clip only, both, concat only.
     drop_clip_only: float = 0.05
     drop_both: float = 0.05
     drop_concat_only: float = 0.05
     #: Min-SNR-gamma loss weighting (Hang et al. 2023): each sample's noise MSE is scaled by
     #: ``min(SNR(t), gamma) / SNR(t)``, which caps the weight of the low-noise steps (fine texture)
     #: so the high-noise steps that decide shape get more of the gradient. ``null`` = the plain
-    #: MSE of the released checkpoints (SPEC section 7).
+    #: MSE of the released checkpoints (docs/conventions.md, Training recipe).
     snr_gamma: float | None = None
     checkpoint_every: int = 500
     keep_last: int = 3

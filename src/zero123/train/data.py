@@ -2,7 +2,7 @@
 cache, and skipping of unreadable images.
 
 Pair ``k`` (a global sample counter) is a pure function of ``(seed, k)``: epoch ``k // N`` walks a
-seeded permutation of the N objects and draws two distinct views of each (SPEC section 6). Sample
+seeded permutation of the N objects and draws two distinct views of each (docs/conventions.md, Dataset layout). Sample
 ``k`` of optimizer step ``s`` is ``((s * grad_accum + micro) * world + rank) * batch + b``, so the data
 position is the step counter itself and resuming continues the exact same stream.
 """
@@ -10,14 +10,12 @@ position is the step counter itself and resuming continues the exact same stream
 from __future__ import annotations
 
 import logging
-import math
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from ..camera import RelativeCamera, spherical_from_world_to_cam
+from ..camera import relative_pose_embedding
 
 logger = logging.getLogger("zero123.train")
 
@@ -31,18 +29,6 @@ def open_dataset(root, *, split: str, image_size: int, seed: int, camera_embeddi
     from ..data.views_release import ViewsReleaseDataset
 
     return ViewsReleaseDataset(root, split=split, image_size=image_size, seed=seed, camera_embedding=camera_embedding)
-
-
-def pose_vector(cond_w2c: np.ndarray, target_w2c: np.ndarray, camera_embedding: str) -> torch.Tensor:
-    """T for a pair of stored world-to-camera matrices (SPEC section 4), shape ``(4,)``."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        cam = RelativeCamera.from_world_to_cam(cond_w2c, target_w2c)
-    cond_elev = None
-    if camera_embedding == "cond_polar":
-        cond_elev = 90.0 - math.degrees(spherical_from_world_to_cam(cond_w2c)[0])
-        cond_elev = min(90.0, max(-90.0, cond_elev))
-    return cam.embedding(camera_embedding, cond_elevation=cond_elev)
 
 
 class PairSampler:
@@ -75,7 +61,7 @@ class PairSampler:
 
 @dataclass
 class Batch:
-    """One micro-batch. Pixels in [-1, 1]; latents per SPEC section 2."""
+    """One micro-batch. Pixels in [-1, 1]; latents per docs/conventions.md, Conditioning."""
 
     cond_pixels: torch.Tensor  # (B, 3, H, W)
     pose: torch.Tensor  # (B, 4)
@@ -113,6 +99,13 @@ class ViewSource:
         if (o, v) not in self.w2c:
             self.w2c[(o, v)] = np.asarray(self.ds.load_world_to_cam(self.object_ids[o], v), dtype=np.float64)
         return self.w2c[(o, v)]
+
+    def poses(self, pairs: list[tuple[tuple[int, int], tuple[int, int]]]) -> torch.Tensor:
+        """``(B, 4)`` T of ``[((object, cond_view), (object, target_view)), ...]``, from the stored
+        matrices through :func:`zero123.camera.relative_pose_embedding` (the trainer's only T)."""
+        cond = np.stack([self.world_to_cam(*kc) for kc, _ in pairs])
+        target = np.stack([self.world_to_cam(*kt) for _, kt in pairs])
+        return relative_pose_embedding(cond, target, self.camera_embedding)
 
     def _load(self, o: int, v: int) -> torch.Tensor | None:
         if (o, v) in self.bad:
@@ -162,7 +155,7 @@ class ViewSource:
 
     def batch(self, sampler: PairSampler, indices: list[int]) -> Batch:
         """The micro-batch for global sample indices ``indices``; unreadable pairs are re-drawn."""
-        conds, targets, poses, keys = [], [], [], []
+        conds, targets, keys = [], [], []
         for k in indices:
             for attempt in range(100):
                 o, c, t = sampler(k, attempt)
@@ -174,8 +167,7 @@ class ViewSource:
             conds.append(ci)
             targets.append(ti)
             keys.append(((o, c), (o, t)))
-            poses.append(pose_vector(self.world_to_cam(o, c), self.world_to_cam(o, t), self.camera_embedding))
-        b = Batch(cond_pixels=torch.stack(conds), pose=torch.stack(poses))
+        b = Batch(cond_pixels=torch.stack(conds), pose=self.poses(keys))
         if self.lat_mean and all(kc in self.lat_mean and kt in self.lat_mean for kc, kt in keys):
             b.cond_latent_mode = torch.stack([self.lat_mean[kc] for kc, _ in keys])
             b.target_latent_mean = torch.stack([self.lat_mean[kt] for _, kt in keys])

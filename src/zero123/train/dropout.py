@@ -1,4 +1,4 @@
-"""Classifier-free-guidance dropout used in training (SPEC section 2).
+"""Classifier-free-guidance dropout used in training (docs/conventions.md, Conditioning).
 
 One uniform ``r`` per sample:
 

@@ -1,4 +1,4 @@
-"""Exponential moving average of the U-Net weights (SPEC section 7).
+"""Exponential moving average of the U-Net weights (docs/conventions.md, Training recipe).
 
 After optimizer update ``n`` (counting from 0) the decay is ``min(decay, (1 + n) / (10 + n))``,
 so early averages follow the weights closely, and ``shadow = d * shadow + (1 - d) * param``.

@@ -1,6 +1,6 @@
 """``zero123 export``: a training run's checkpoint -> a pipeline folder ``Zero123Pipeline.from_pretrained`` loads.
 
-The U-Net gets the EMA weights by default (the original demo samples with EMA, SPEC section 7);
+The U-Net gets the EMA weights by default (the original demo samples with EMA, docs/conventions.md, Training recipe);
 cc_projection and, when it was trained, the image encoder get their trained weights; the VAE,
 scheduler and a frozen encoder come from the run's ``base/`` folder.
 """
@@ -30,12 +30,9 @@ def export_run(
     from ..utils.fileio import atomic_directory
 
     run_dir, out = Path(run_dir), Path(out)
-    if not (run_dir / "base").is_dir():
-        raise FileNotFoundError(f"run_dir {str(run_dir)!r} is not a training run folder (no base/ model inside)")
+    _check_run_dir(run_dir)
     if step is None:
         ckpt = latest_checkpoint(run_dir)
-        if ckpt is None:
-            raise FileNotFoundError(f"run_dir {str(run_dir)!r} has no checkpoint yet")
     else:
         matches = [p for p in checkpoint_dirs(run_dir) if p.name == f"step-{step:07d}"]
         if not matches:
@@ -59,3 +56,25 @@ def export_run(
     with atomic_directory(out, overwrite=overwrite) as tmp:
         pipe.save_pretrained(tmp)
     return out
+
+
+def _check_run_dir(run_dir: Path) -> None:
+    """A clear error for each way ``run_dir`` is not (yet) exportable."""
+    resume = f"continue it with `zero123 train --data DATA --config {run_dir / 'config.yaml'} --out {run_dir} --resume`"
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"run_dir {str(run_dir)!r}: no such training run folder")
+    if (run_dir / "model_index.json").is_file():
+        raise ValueError(f"run_dir {str(run_dir)!r} is already a model folder (it has model_index.json): load it directly")
+    if not (run_dir / "config.yaml").is_file():
+        raise FileNotFoundError(f"run_dir {str(run_dir)!r} is not a training run folder (no config.yaml; `zero123 train --out` writes one)")
+    if not (run_dir / "base").is_dir():
+        raise ValueError(
+            f"run_dir {str(run_dir)!r} is a training run that stopped before its first checkpoint (during the VAE "
+            f"stage of a from-scratch run: its progress is in vae_stage/ when it was interrupted); {resume}, "
+            "then export after the first checkpoint"
+        )
+    if latest_checkpoint(run_dir) is None:
+        raise ValueError(
+            f"run_dir {str(run_dir)!r} is a training run with no checkpoint yet (one is written every "
+            f"train.checkpoint_every steps, at the end and on Ctrl-C); {resume}, then export"
+        )

@@ -1,9 +1,9 @@
-"""Where a training run's weights start (SPEC sections 1 and 7).
+"""Where a training run's weights start (docs/conventions.md, Network and Training recipe).
 
 * ``scratch``: random components of a factory preset, ``cc_projection`` set to the identity on the
   embedding columns (:meth:`CCProjection.init_identity`).
-* ``zero123``: any model ``Zero123Pipeline.from_pretrained`` loads (our folders, the diffusers
-  layouts, Lightning ``.ckpt`` files).
+* ``zero123``: any model :func:`zero123.loading.load_pipeline` loads (``bundled``, our folders, the
+  diffusers layouts, original ``.safetensors`` files; a Lightning ``.ckpt`` after ``zero123 convert``).
 * ``sd_image_variations``: a Stable-Diffusion-image-variations-style folder (``unet/``, ``vae/``,
   ``image_encoder/``): the U-Net's ``conv_in`` is widened from 4 to 8 input channels with the new
   (concat-latent) channels zero, so the widened network first computes exactly what it did before.
@@ -93,7 +93,7 @@ def _initial_components(model: ModelConfig, *, seed: int = 0) -> dict[str, Any]:
     path = Path(model.init_path)
     if model.init == "sd_image_variations":
         return _load_sd_image_variations(path, model.camera_embedding)
-    from ..pipeline import Zero123Pipeline
+    from ..loading import load_pipeline
 
-    pipe = Zero123Pipeline.from_pretrained(str(path))
+    pipe = load_pipeline(model.init_path, device="cpu", dtype="fp32")  # the one loading path; accelerate moves it
     return {k: getattr(pipe, k) for k in ("vae", "image_encoder", "unet", "scheduler", "cc_projection")}

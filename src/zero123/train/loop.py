@@ -2,12 +2,17 @@
 
 One call of :func:`train` does, in order:
 
-1. Prepare the run folder (fresh, or ``resume`` with a config that must match the saved one).
-2. Build the starting components (:mod:`.init`); from scratch, train the VAE first (:mod:`.vae_stage`).
-3. Cache the frozen VAE's latents of every view (posterior mean and std; SPEC section 2).
-4. Optimise  MSE(eps_hat, eps)  with AdamW groups (U-Net lr, cc_projection and image encoder 10x),
-   linear warm-up then constant, gradient accumulation, CFG dropout, EMA (SPEC sections 2, 3, 7).
-5. Checkpoint every N steps, at the end and on SIGINT/SIGTERM; log to TensorBoard.
+1. Check the device and the run folder (fresh, or ``resume`` with a config that must match the
+   saved one); nothing is written yet.
+2. Open the data, checking every object.
+3. Write ``RUN_DIR/config.yaml``.
+4. Build the starting components (:mod:`.init`) into ``RUN_DIR/base``; from scratch, train the VAE
+   first (:mod:`.vae_stage`; a signal keeps its progress in ``RUN_DIR/vae_stage`` for ``--resume``).
+5. Load the base, cache the frozen VAE's latents (posterior mean and std), build the optimizer
+   groups (U-Net lr, cc_projection and image encoder 10x) and EMA, restore the latest checkpoint.
+6. Optimise the U-Net's target (noise or v) with linear warm-up then a constant rate, gradient
+   accumulation and CFG dropout; log to TensorBoard, write sample grids, checkpoint every N steps,
+   at the end and on SIGINT/SIGTERM (``docs/conventions.md``, "Training recipe").
 
 All randomness of a step (VAE sample noise, diffusion noise, timesteps, dropout) comes from one
 CPU ``torch.Generator`` per process whose state is checkpointed, and the data position is the step
@@ -16,10 +21,11 @@ counter, so ``--resume`` continues bit-for-bit the run that was stopped.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
-import math
 import resource
+import shutil
 import signal
 import time
 from dataclasses import dataclass
@@ -28,7 +34,16 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .checkpoint import COMPONENTS, latest_checkpoint, load_base, load_checkpoint, save_base, save_checkpoint
+from ..utils.progress import progress_display
+from ..utils.quiet import no_loading_bars
+from .checkpoint import (
+    COMPONENTS,
+    latest_checkpoint,
+    load_base,
+    load_checkpoint,
+    save_base,
+    save_checkpoint,
+)
 from .config import Config, ConfigError, config_differences
 from .data import PairSampler, ViewSource, open_dataset
 from .dropout import DropoutMasks, apply_cfg_dropout, dropout_masks
@@ -67,7 +82,7 @@ class Denoiser(nn.Module):
 
     def encode(self, cond_pixels: torch.Tensor) -> torch.Tensor:
         """Projected image embeddings ``(B, D)`` of condition images in [-1, 1], with the
-        pipeline's CLIP preprocessing (SPEC section 2)."""
+        pipeline's CLIP preprocessing (docs/conventions.md, Conditioning)."""
         pixels = self._clip_preprocess(cond_pixels)
         if self.train_image_encoder:
             return self.image_encoder(pixel_values=pixels).image_embeds
@@ -116,19 +131,23 @@ class _StopFlag:
             signal.signal(s, h)
 
 
-def _prepare_run_dir(run_dir: Path, config: Config, resume: bool) -> None:
+def _check_run_dir(run_dir: Path, config: Config, resume: bool) -> None:
+    """Refuse a folder that holds another run (or, with ``resume``, a different config). A folder in
+    which nothing was trained yet (no base model, VAE stage or checkpoint: a run that failed before
+    its first step) is not a run: its config.yaml is simply replaced."""
     saved = run_dir / "config.yaml"
+    started = (run_dir / "base").is_dir() or (run_dir / VAE_STAGE_DIR).is_dir() or latest_checkpoint(run_dir) is not None
     if resume:
         if not saved.is_file():
             raise FileNotFoundError(f"--resume: {run_dir} has no config.yaml; it is not a training run folder")
-        diffs = config_differences(Config.load(saved), config)
+        diffs = config_differences(Config.load(saved), config) if started else []
         if diffs:
             raise ConfigError(
                 f"--resume: the config differs from the one {run_dir} was trained with: "
                 + "; ".join(diffs)
                 + " (only train.max_steps, checkpoint/log/sample intervals and keep_last may change)"
             )
-    elif saved.exists() or latest_checkpoint(run_dir) is not None:
+    elif started:
         raise FileExistsError(f"{run_dir} already holds a training run; pass --resume to continue it or choose a new --out")
 
 
@@ -162,69 +181,123 @@ def train(
     resume: bool = False,
     log=None,
     show_progress: bool = True,
+    device: str = "auto",
 ) -> TrainResult:
-    """Train a Zero123 model on a ``views_release`` folder; see the module docstring."""
-    from accelerate import Accelerator
-    from accelerate.utils import gather_object
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    """Train a Zero123 model on a ``views_release`` folder into ``run_dir``; see the module docstring.
 
-    import diffusers.utils.logging as dlog
-    import transformers.utils.logging as tlog
-
-    dlog.disable_progress_bar()
-    tlog.disable_progress_bar()
+    ``device``: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"`` (under ``accelerate launch``
+    each process takes its own GPU).
+    """
     run_dir = Path(run_dir)
-    tc, oc = config.train, config.optim
-    on_gpu = torch.cuda.is_available()
-    accelerator = Accelerator(mixed_precision=tc.mixed_precision if on_gpu else "no", cpu=not on_gpu)
+    # 1. Devices, then the run folder checked (nothing is written yet)
+    accelerator = _accelerator(config.train, device)
     is_main = accelerator.is_main_process
     say = log or (lambda msg: accelerator.print(msg))
-    if tc.mixed_precision != "no" and not on_gpu:
-        say(f"note: train.mixed_precision={tc.mixed_precision!r} needs a GPU; training in fp32 on CPU")
-
-    # 1. Run folder
+    if config.train.mixed_precision != "no" and accelerator.device.type != "cuda":
+        say(f"note: train.mixed_precision={config.train.mixed_precision!r} needs a GPU; training in fp32")
     if is_main:
-        _prepare_run_dir(run_dir, config, resume)
+        _check_run_dir(run_dir, config, resume)
+    # 2. The data, every object checked (clear errors for empty folders and unpaired .png/.npy files)
+    source, sampler = _open_data(data_dir, config)
+    # 3. Only now the run folder and its config.yaml
+    if is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         config.save(run_dir / "config.yaml")
     accelerator.wait_for_everyone()
+    progress = progress_display(show_progress and is_main, info=True)
+    with progress, _StopFlag() as stop, no_loading_bars():
+        # 4. Starting components -> RUN_DIR/base (from scratch the VAE stage runs first, resumably)
+        if is_main and not (run_dir / "base").is_dir():
+            if not _build_base(run_dir, config, source, accelerator.device, progress, say, stop):
+                say(f"stopped by signal during the VAE stage; its progress is in {run_dir / VAE_STAGE_DIR}: continue with --resume")
+                return TrainResult(run_dir, 0, None, True, float("nan"), 0.0, source.skipped)
+        accelerator.wait_for_everyone()
+        # 5. Trained parts, optimizer, EMA and random stream (from the latest checkpoint on --resume)
+        run = _Run.start(run_dir, config, source, accelerator, resume, say, progress)
+        # 6. Optimise until train.max_steps or a signal, logging, sampling and checkpointing on the way
+        result = run.optimise(sampler, progress, stop)
+    accelerator.wait_for_everyone()
+    return result
 
-    # 2. Data (the reader raises clear errors for empty folders and png/npy mismatches)
+
+#: Sub-folder of the run where an interrupted VAE stage keeps its progress.
+VAE_STAGE_DIR = "vae_stage"
+
+
+def _accelerator(tc, device: str):
+    from accelerate import Accelerator
+
+    from ..devices import resolve_device
+
+    dev = resolve_device(device)
+    if dev.type == "cuda" and dev.index is not None:
+        raise ValueError(
+            f"device {str(dev)!r}: training picks its GPUs through accelerate; choose one with "
+            "CUDA_VISIBLE_DEVICES=N (or `accelerate launch`) and pass device 'cuda'"
+        )
+    on_gpu = dev.type == "cuda"
+    return Accelerator(mixed_precision=tc.mixed_precision if on_gpu else "no", cpu=dev.type == "cpu")
+
+
+def _open_data(data_dir, config: Config) -> tuple[ViewSource, PairSampler]:
     dataset = open_dataset(
-        data_dir, split=config.data.split, image_size=config.data.image_size, seed=tc.seed,
+        data_dir, split=config.data.split, image_size=config.data.image_size, seed=config.train.seed,
         camera_embedding=config.model.camera_embedding,
     )
     source = ViewSource(dataset, config.model.camera_embedding, use_cache=config.data.cache_latents)
-    sampler = PairSampler(source.num_views, tc.seed)
+    return source, PairSampler(source.num_views, config.train.seed)
 
-    progress = Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-        TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-        disable=not (show_progress and is_main),
-    )
-    progress.add_task = _with_info(progress.add_task)
-    with progress, _StopFlag() as stop:
-        # 3. Starting components -> RUN_DIR/base (VAE stage first when training from scratch)
-        base = run_dir / "base"
-        if is_main and not base.is_dir():
-            from .init import initial_components
 
-            comps = initial_components(config.model, seed=tc.seed)
-            _match_resolution(comps, config)
-            if config.model.init == "scratch" and not config.model.vae_path and config.vae_stage.enabled:
-                from .vae_stage import train_vae
+def _build_base(run_dir: Path, config: Config, source: ViewSource, device, progress, say, stop) -> bool:
+    """The starting components saved to ``RUN_DIR/base``; from scratch the VAE stage first (its
+    progress kept in ``RUN_DIR/vae_stage`` on a signal). False when a signal stopped the VAE stage."""
+    from .init import initial_components
 
-                vae_mse = train_vae(comps["vae"], source, config.vae_stage, seed=tc.seed, device=accelerator.device,
-                                    progress=progress, log=say, should_stop=lambda: stop.signum is not None)
-                if vae_mse is None:  # a signal during the VAE stage: nothing worth keeping yet
-                    say("stopped by signal during the VAE stage; no checkpoint yet: --resume reruns the VAE stage")
-                    return TrainResult(run_dir, 0, None, True, float("nan"), 0.0, source.skipped)
-                comps["vae"].to("cpu")
-            save_base(comps, base)
-        accelerator.wait_for_everyone()
-        comps = load_base(base)
-        vae, unet, cc, encoder, noise_sched = (comps[k] for k in ("vae", "unet", "cc_projection", "image_encoder", "scheduler"))
-        pipe = make_pipeline(comps)
+    comps = initial_components(config.model, seed=config.train.seed)
+    _match_resolution(comps, config)
+    if config.model.init == "scratch" and not config.model.vae_path and config.vae_stage.enabled:
+        from .vae_stage import train_vae
+
+        state_dir = run_dir / VAE_STAGE_DIR
+        vae_mse = train_vae(comps["vae"], source, config.vae_stage, seed=config.train.seed, device=device,
+                            progress=progress, log=say, should_stop=lambda: stop.signum is not None, state_dir=state_dir)
+        if vae_mse is None:
+            return False
+        comps["vae"].to("cpu")
+        save_base(comps, run_dir / "base")
+        shutil.rmtree(state_dir, ignore_errors=True)  # the base holds the finished VAE now
+        return True
+    save_base(comps, run_dir / "base")
+    return True
+
+
+@dataclass
+class _Run:
+    """Everything a diffusion run holds between steps: the run folder, the components, the
+    DDP-wrapped trained parts, optimizer, schedule, EMA, the random stream and the step."""
+
+    run_dir: Path
+    config: Config
+    source: ViewSource
+    accelerator: object
+    comps: dict
+    model: nn.Module
+    inner: nn.Module
+    optimizer: torch.optim.Optimizer
+    lr_sched: object
+    ema: EMA
+    gen: torch.Generator
+    step: int
+    writer: object
+    say: object
+
+    @classmethod
+    def start(cls, run_dir: Path, config: Config, source: ViewSource, accelerator, resume: bool, say, progress) -> "_Run":
+        """Load the base, move the frozen parts, cache latents, build the optimizer groups
+        (``docs/conventions.md``, "Training recipe") and EMA, and restore the latest checkpoint."""
+        tc, oc = config.train, config.optim
+        comps = load_base(run_dir / "base")
+        vae, unet, cc, encoder = (comps[k] for k in ("vae", "unet", "cc_projection", "image_encoder"))
         device = accelerator.device
         vae.requires_grad_(False).eval().to(device)
         if not tc.train_image_encoder:
@@ -233,14 +306,9 @@ def train(
             unet.enable_gradient_checkpointing()
             if tc.train_image_encoder:
                 encoder.gradient_checkpointing_enable()
-        scaling = float(vae.config.scaling_factor)
-
-        # 4. Latent cache of the frozen VAE
         if config.data.cache_latents:
-            source.cache_latents(vae, device=device, progress=progress if is_main else None)
-
-        # 5. Model, optimizer (SPEC section 7), EMA, resume
-        model = Denoiser(unet, cc, encoder, pipe.clip_preprocess, train_image_encoder=tc.train_image_encoder)
+            source.cache_latents(vae, device=device, progress=progress if accelerator.is_main_process else None)
+        model = Denoiser(unet, cc, encoder, make_pipeline(comps).clip_preprocess, train_image_encoder=tc.train_image_encoder)
         groups = [
             {"params": list(unet.parameters()), "lr": oc.lr},
             {"params": list(cc.parameters()), "lr": oc.lr * oc.cc_projection_lr_scale},
@@ -251,129 +319,161 @@ def train(
         lr_sched = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(oc.warmup_steps))
         ema = EMA(unet, tc.ema_decay)
         gen = torch.Generator().manual_seed(tc.seed * 1009 + accelerator.process_index)
-        step = 0
         ckpt = latest_checkpoint(run_dir) if resume else None
+        step = _restore(ckpt, unet, cc, encoder if tc.train_image_encoder else None, optimizer, lr_sched, ema, gen,
+                        accelerator) if ckpt is not None else 0
         if ckpt is not None:
-            st = load_checkpoint(ckpt)
-            unet.load_state_dict(st["unet"])
-            cc.load_state_dict(st["cc_projection"])
-            if tc.train_image_encoder:
-                encoder.load_state_dict(st["image_encoder"])
-            optimizer.load_state_dict(st["optimizer"])
-            lr_sched.load_state_dict(st["lr_scheduler"])
-            ema.load_state_dict(st["unet_ema"], st["state"]["ema_num_updates"])
-            rng = st["rng"]
-            if len(rng) != accelerator.num_processes:
-                raise ValueError(f"--resume: {ckpt} was written by {len(rng)} processes, now {accelerator.num_processes}")
-            gen.set_state(rng[accelerator.process_index])
-            step = int(st["state"]["step"])
             say(f"resumed from {ckpt} at step {step}")
         model, optimizer = accelerator.prepare(model, optimizer)
-        inner = accelerator.unwrap_model(model)
-
         writer = None
-        if is_main:
+        if accelerator.is_main_process:
             from torch.utils.tensorboard import SummaryWriter
 
             writer = SummaryWriter(str(run_dir / "logs"))
+        return cls(run_dir, config, source, accelerator, comps, model, accelerator.unwrap_model(model), optimizer,
+                   lr_sched, ema, gen, step, writer, say)
 
-        def checkpoint() -> Path | None:
-            states = gather_object([gen.get_state()]) if accelerator.num_processes > 1 else [gen.get_state()]
-            path = None
-            if is_main:
-                path = save_checkpoint(
-                    run_dir, step, unet=inner.unet, cc_projection=inner.cc_projection,
-                    image_encoder=encoder if tc.train_image_encoder else None,
-                    ema_state=ema.state_dict(), ema_num_updates=ema.num_updates,
-                    optimizer_state=optimizer.state_dict(), lr_scheduler_state=lr_sched.state_dict(),
-                    rng_states=states, keep_last=tc.keep_last,
-                    extra={"skipped_views": source.skipped},
-                )
-            accelerator.wait_for_everyone()
-            return path
-
-        # 6. The loop
-        world, B, accum = accelerator.num_processes, tc.batch_size, tc.grad_accum
-        per_step = B * accum * world
-        task = progress.add_task("training", total=tc.max_steps, completed=step)
-        last_ckpt, losses, t_log, n_log, final_loss, rate = None, [], time.perf_counter(), 0, float("nan"), 0.0
-        interrupted = False
-        model.train()
-        while step < tc.max_steps:
-            for micro in range(accum):
-                base_k = ((step * accum + micro) * world + accelerator.process_index) * B
-                batch = source.batch(sampler, list(range(base_k, base_k + B)))
-                loss = _micro_step(model, batch, vae, noise_sched, scaling, gen, tc, device)
-                sync = micro == accum - 1
-                ctx = accelerator.no_sync(model) if not sync and world > 1 else _null()
-                with ctx:
-                    accelerator.backward(loss / accum)
-                losses.append(loss.item())
-            if oc.max_grad_norm is not None:
-                accelerator.clip_grad_norm_(model.parameters(), oc.max_grad_norm)
-            optimizer.step()
-            lr_sched.step()
-            optimizer.zero_grad(set_to_none=True)
-            ema.update(inner.unet)
-            step += 1
-            n_log += 1
+    def optimise(self, sampler: PairSampler, progress, stop: "_StopFlag") -> TrainResult:
+        """The loop: steps until ``train.max_steps`` or a signal; returns the :class:`TrainResult`."""
+        tc, acc = self.config.train, self.accelerator
+        task = progress.add_task("training", total=tc.max_steps, completed=self.step)
+        meter = _Meter(tc.batch_size * tc.grad_accum * acc.num_processes)
+        last_ckpt, interrupted = None, False
+        self.model.train()
+        while self.step < tc.max_steps:
+            # 1. One optimizer step over grad_accum micro-batches
+            losses = self._optimizer_step(sampler)
+            meter.add(losses)
             progress.update(task, advance=1, info=f"loss {losses[-1]:.4f}")
-
-            if step % tc.log_every == 0 or step == tc.max_steps:
-                dt = time.perf_counter() - t_log
-                rate = n_log * per_step / max(dt, 1e-9)
-                final_loss = sum(losses) / len(losses)
-                lr = lr_sched.get_last_lr()[0]
-                rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-                if writer is not None:
-                    writer.add_scalar("train/loss", final_loss, step)
-                    writer.add_scalar("train/lr", lr, step)
-                    writer.add_scalar("train/samples_per_second", rate, step)
-                if is_main:
-                    progress.console.print(
-                        f"step {step}/{tc.max_steps}  loss {final_loss:.4f}  lr {lr:.2e}  "
-                        f"{rate:.1f} samples/s  peak RSS {rss:.0f} MiB  skipped {source.skipped}",
-                        soft_wrap=True,
-                    )
-                losses, t_log, n_log = [], time.perf_counter(), 0
-            if tc.sample_every and step % tc.sample_every == 0 and config.data.num_sample_pairs:
-                if is_main:
-                    _log_samples(run_dir, step, comps, inner, ema, source, sampler, config, writer)
-                accelerator.wait_for_everyone()
-            stop_now = stop.signum is not None
-            if world > 1:
-                flag = torch.tensor([1.0 if stop_now else 0.0], device=device)
-                stop_now = bool(accelerator.reduce(flag, reduction="sum").item() > 0)
-            if step % tc.checkpoint_every == 0 or step == tc.max_steps or stop_now:
-                last_ckpt = checkpoint() or last_ckpt
+            # 2. Logs and sample grids
+            if self.step % tc.log_every == 0 or self.step == tc.max_steps:
+                self._log(meter, progress)
+            if tc.sample_every and self.step % tc.sample_every == 0 and self.config.data.num_sample_pairs:
+                if acc.is_main_process:
+                    _log_samples(self.run_dir, self.step, self.comps, self.inner, self.ema, self.source, sampler,
+                                 self.config, self.writer)
+                acc.wait_for_everyone()
+            # 3. Checkpoint on schedule, at the end and when any process got a signal
+            stop_now = self._stop_requested(stop)
+            if self.step % tc.checkpoint_every == 0 or self.step == tc.max_steps or stop_now:
+                last_ckpt = self.checkpoint() or last_ckpt
             if stop_now:
                 interrupted = True
-                say(f"stopped by signal at step {step}; checkpoint written, continue with --resume")
+                self.say(f"stopped by signal at step {self.step}; checkpoint written, continue with --resume")
                 break
-        if writer is not None:
-            writer.close()
-    accelerator.wait_for_everyone()
-    return TrainResult(run_dir, step, last_ckpt or latest_checkpoint(run_dir), interrupted, final_loss, rate, source.skipped)
+        if self.writer is not None:
+            self.writer.close()
+        return TrainResult(self.run_dir, self.step, last_ckpt or latest_checkpoint(self.run_dir), interrupted,
+                           meter.final_loss, meter.rate, self.source.skipped)
+
+    def _optimizer_step(self, sampler: PairSampler) -> list[float]:
+        """One AdamW step over ``grad_accum`` micro-batches; returns the micro-batch losses."""
+        tc, acc = self.config.train, self.accelerator
+        world, B, accum = acc.num_processes, tc.batch_size, tc.grad_accum
+        vae, noise_sched = self.comps["vae"], self.comps["scheduler"]
+        scaling = float(vae.config.scaling_factor)
+        losses = []
+        for micro in range(accum):
+            base_k = ((self.step * accum + micro) * world + acc.process_index) * B
+            batch = self.source.batch(sampler, list(range(base_k, base_k + B)))
+            loss = _micro_step(self.model, batch, vae, noise_sched, scaling, self.gen, tc, acc.device)
+            ctx = acc.no_sync(self.model) if micro != accum - 1 and world > 1 else contextlib.nullcontext()
+            with ctx:
+                acc.backward(loss / accum)
+            losses.append(loss.item())
+        if self.config.optim.max_grad_norm is not None:
+            acc.clip_grad_norm_(self.model.parameters(), self.config.optim.max_grad_norm)
+        self.optimizer.step()
+        self.lr_sched.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.ema.update(self.inner.unet)
+        self.step += 1
+        return losses
+
+    def _log(self, meter: "_Meter", progress) -> None:
+        tc = self.config.train
+        loss, rate = meter.flush()
+        lr = self.lr_sched.get_last_lr()[0]
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        if self.writer is not None:
+            self.writer.add_scalar("train/loss", loss, self.step)
+            self.writer.add_scalar("train/lr", lr, self.step)
+            self.writer.add_scalar("train/samples_per_second", rate, self.step)
+        if self.accelerator.is_main_process:
+            progress.console.print(
+                f"step {self.step}/{tc.max_steps}  loss {loss:.4f}  lr {lr:.2e}  "
+                f"{rate:.1f} samples/s  peak RSS {rss:.0f} MiB  skipped {self.source.skipped}",
+                soft_wrap=True,
+            )
+
+    def _stop_requested(self, stop: "_StopFlag") -> bool:
+        stop_now = stop.signum is not None
+        if self.accelerator.num_processes > 1:
+            flag = torch.tensor([1.0 if stop_now else 0.0], device=self.accelerator.device)
+            stop_now = bool(self.accelerator.reduce(flag, reduction="sum").item() > 0)
+        return stop_now
+
+    def checkpoint(self) -> Path | None:
+        """Write ``checkpoints/step-N`` (main process; every process's random stream gathered)."""
+        from accelerate.utils import gather_object
+
+        acc, tc = self.accelerator, self.config.train
+        states = gather_object([self.gen.get_state()]) if acc.num_processes > 1 else [self.gen.get_state()]
+        path = None
+        if acc.is_main_process:
+            path = save_checkpoint(
+                self.run_dir, self.step, unet=self.inner.unet, cc_projection=self.inner.cc_projection,
+                image_encoder=self.comps["image_encoder"] if tc.train_image_encoder else None,
+                ema_state=self.ema.state_dict(), ema_num_updates=self.ema.num_updates,
+                optimizer_state=self.optimizer.state_dict(), lr_scheduler_state=self.lr_sched.state_dict(),
+                rng_states=states, keep_last=tc.keep_last, extra={"skipped_views": self.source.skipped},
+            )
+        acc.wait_for_everyone()
+        return path
 
 
-class _null:
-    def __enter__(self):
-        return self
+def _restore(ckpt: Path, unet, cc, encoder, optimizer, lr_sched, ema: EMA, gen: torch.Generator, accelerator) -> int:
+    """Load a checkpoint into the run's objects; returns its step."""
+    st = load_checkpoint(ckpt)
+    unet.load_state_dict(st["unet"])
+    cc.load_state_dict(st["cc_projection"])
+    if encoder is not None:
+        encoder.load_state_dict(st["image_encoder"])
+    optimizer.load_state_dict(st["optimizer"])
+    lr_sched.load_state_dict(st["lr_scheduler"])
+    ema.load_state_dict(st["unet_ema"], st["state"]["ema_num_updates"])
+    rng = st["rng"]
+    if len(rng) != accelerator.num_processes:
+        raise ValueError(f"--resume: {ckpt} was written by {len(rng)} processes, now {accelerator.num_processes}")
+    gen.set_state(rng[accelerator.process_index])
+    return int(st["state"]["step"])
 
-    def __exit__(self, *a):
-        return False
 
+class _Meter:
+    """Mean loss and samples/s since the last :meth:`flush` (what the log lines report)."""
 
-def _with_info(add_task):
-    def add(description, **kw):
-        kw.setdefault("info", "")
-        return add_task(description, **kw)
-    return add
+    def __init__(self, samples_per_step: int):
+        self.per_step = samples_per_step
+        self.losses: list[float] = []
+        self.t0, self.steps = time.perf_counter(), 0
+        self.final_loss, self.rate = float("nan"), 0.0
+
+    def add(self, micro_losses: list[float]) -> None:
+        self.losses += micro_losses
+        self.steps += 1
+
+    def flush(self) -> tuple[float, float]:
+        dt = time.perf_counter() - self.t0
+        self.rate = self.steps * self.per_step / max(dt, 1e-9)
+        self.final_loss = sum(self.losses) / len(self.losses)
+        self.losses, self.t0, self.steps = [], time.perf_counter(), 0
+        return self.final_loss, self.rate
 
 
 def _micro_step(model, batch, vae, noise_sched, scaling, gen, tc, device) -> torch.Tensor:
-    """Loss of one micro-batch: MSE between the U-Net output and its target, the noise (SPEC
-    section 3) or v (``model.prediction_type``), optionally Min-SNR weighted (``train.snr_gamma``)."""
+    """Loss of one micro-batch: MSE between the U-Net output and its target, the noise
+    (docs/conventions.md, Sampling) or v (``model.prediction_type``), optionally Min-SNR weighted
+    (``train.snr_gamma``)."""
     B = batch.pose.shape[0]
     with torch.no_grad():
         cond_pixels = batch.cond_pixels.to(device)
@@ -421,7 +521,7 @@ def _log_samples(run_dir, step, comps, inner, ema, source, sampler, config, writ
     import numpy as np
     from PIL import Image
 
-    from ..camera import RelativeCamera
+    from ..camera import RelativeCamera, elevation_deg_from_world_to_cam
     from ..utils.fileio import atomic_save_image
     from ..utils.grid import contact_sheet
 
@@ -445,9 +545,7 @@ def _log_samples(run_dir, step, comps, inner, ema, source, sampler, config, writ
             cam = RelativeCamera.from_world_to_cam(source.world_to_cam(o, c), source.world_to_cam(o, t))
             kw = {}
             if config.model.camera_embedding == "cond_polar":
-                from .data import spherical_from_world_to_cam
-
-                kw["cond_elevation"] = 90.0 - math.degrees(spherical_from_world_to_cam(source.world_to_cam(o, c))[0])
+                kw["cond_elevation"] = elevation_deg_from_world_to_cam(source.world_to_cam(o, c))
             with torch.no_grad():
                 out = pipe(to_pil(imgs[0]), [cam], num_inference_steps=config.train.sample_steps,
                            guidance_scale=config.train.sample_guidance,

@@ -3,6 +3,9 @@
 Everything is written to a temporary sibling first (same filesystem), flushed, then renamed into
 place with :func:`os.replace`, which is atomic on POSIX. On any exception the temporary is removed
 and the previous content, if any, stays intact.
+
+Permissions follow the process umask like an ordinary ``open``/``mkdir`` (files ``0o666 & ~umask``,
+folders ``0o777 & ~umask``), not the private ``0o600``/``0o700`` of the temporary they start as.
 """
 
 from __future__ import annotations
@@ -16,6 +19,20 @@ from pathlib import Path
 from typing import IO
 
 
+def current_umask() -> int:
+    """The process umask (read from ``/proc`` where possible, so no other thread sees it change)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def _replaced_on_success(path: Path, *, keep_suffix: bool) -> Iterator[Path]:
     """Create an empty temporary file next to ``path`` and yield its path; rename it onto ``path``
@@ -27,6 +44,7 @@ def _replaced_on_success(path: Path, *, keep_suffix: bool) -> Iterator[Path]:
     else:
         prefix, suffix = f".{path.name}.", ".tmp"
     fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=path.parent)
+    os.fchmod(fd, 0o666 & ~current_umask())
     os.close(fd)
     try:
         yield Path(tmp)
@@ -76,6 +94,7 @@ def atomic_directory(path: str | os.PathLike, *, overwrite: bool = False) -> Ite
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} already exists; pass overwrite=True to replace it")
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    os.chmod(tmp, 0o777 & ~current_umask())
     try:
         yield tmp
         old = None
