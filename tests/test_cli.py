@@ -72,6 +72,7 @@ DEVICE_COMMANDS = {
     "eval nvs": ["eval", "nvs", "--data", "{tmp}", "--model", "{missing}", "-o", "{tmp}/o"],
     "train": ["train", "--data", "{tmp}", "--config", "{config}", "-o", "{tmp}/run"],
     "reconstruct": ["reconstruct", "{image}", "-o", "{tmp}/out", "--model", "{missing}"],
+    "app": ["app", "--model", "{missing}"],
 }
 
 
