@@ -14,7 +14,6 @@ import socket
 import threading
 import time
 from pathlib import Path
-from urllib.parse import urlparse
 
 import numpy as np
 import pytest
@@ -23,6 +22,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("NO_PROXY", "localhost,127.0.0.1")
 os.environ["no_proxy"] = os.environ["NO_PROXY"]
 
+from zero123.app.browser import CHROMIUM, launch_chromium, off_localhost  # noqa: E402
 from zero123.assets import EXAMPLE_IMAGE  # noqa: E402
 from zero123.camera import DEFAULT_INPUT_DISTANCE  # noqa: E402
 from zero123.threed.field import FieldSettings  # noqa: E402
@@ -31,9 +31,6 @@ from zero123.threed.mesh import MeshSettings  # noqa: E402
 from zero123.threed.reconstruct import ReconstructSettings  # noqa: E402
 from zero123.threed.texture import TextureSettings  # noqa: E402
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 #: A 3D chain small enough for seconds on a CPU (the mesh is of a random model's views anyway).
 TINY_CHAIN = ReconstructSettings(
     field=FieldSettings(resolution=24, initial_resolution=16),
@@ -105,11 +102,11 @@ def test_in_a_real_browser(server, tmp_path):
     bad = tmp_path / "not-an-image.png"
     bad.write_text("this is text, not a PNG")
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        browser = launch_chromium(p)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.on("request", lambda r: requests.append(r.url))
-            page.on("response", lambda r: glb_status.append(r.status) if r.url.endswith("mesh.glb") else None)
+            page.on("response", lambda r: glb_status.append(r.status) if r.url.endswith("/viewer.glb") else None)
             page.goto(url)
 
             # 1. Upload: the prepared cut-out appears
@@ -175,8 +172,7 @@ def test_in_a_real_browser(server, tmp_path):
         finally:
             browser.close()
 
-    off = sorted({u for u in requests if urlparse(u).scheme not in ("data", "blob")
-                  and urlparse(u).hostname not in ("127.0.0.1", "localhost")})
+    off = off_localhost(requests)
     assert not off, f"the page made requests off localhost: {off}"
     assert len(requests) > 10  # the recorder saw the page load
 
@@ -269,3 +265,35 @@ def test_cli_app_without_gradio_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "gradio", None)
     r = CliRunner().invoke(app, ["app"])
     assert r.exit_code == 2 and "pip install 'zero123[app]'" in r.stderr, r.output
+
+
+def test_viewer_copy_of_the_mesh_is_upright(tmp_path):
+    """The viewer's GLB is the mesh turned z-up -> y-up (glTF's up); the download keeps the z-up frame."""
+    import trimesh
+
+    from zero123.app.ui import upright_glb
+    from zero123.threed.export import write_glb
+    from zero123.threed.texture import TexturedMesh
+
+    tall = np.array([[0, 0, 0], [0.1, 0, 0], [0, 0.1, 0], [0, 0, 1.0]], np.float32)  # tall along z
+    faces = np.array([[0, 2, 1], [0, 1, 3], [0, 3, 2], [1, 2, 3]], np.int32)
+    mesh = TexturedMesh(tall, faces, np.zeros((4, 2), np.float32), np.full((4, 4, 3), 200, np.uint8),
+                        np.ones((4, 3), np.float32), np.arange(4), 1.0)
+    kept = trimesh.load(write_glb(mesh, tmp_path / "mesh.glb"), force="mesh")
+    viewer = trimesh.load(upright_glb(mesh, tmp_path / "viewer.glb"), force="mesh")
+    assert np.ptp(kept.vertices, axis=0).argmax() == 2 and np.ptp(viewer.vertices, axis=0).argmax() == 1
+
+
+@pytest.mark.parametrize("embedding,shown", [("relative_radius", False), ("cond_polar", True)])
+def test_input_elevation_is_shown_for_stable_zero123_models_only(embedding, shown):
+    from zero123.app import build_app
+    from zero123.models.factory import build_components
+    from zero123.pipeline import Zero123Pipeline
+
+    demo = build_app(Zero123Pipeline(**build_components("tiny", seed=0, camera_embedding=embedding)), default_steps=2)
+    try:
+        props = {c["props"].get("elem_id"): c["props"] for c in demo.get_config_file()["components"]}
+        assert props["nvs-input-elevation"]["visible"] is shown
+        assert props["nvs-azimuth"]["visible"] is True
+    finally:
+        demo.zero123_folders.cleanup()

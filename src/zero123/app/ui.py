@@ -87,6 +87,18 @@ def _image_component(**kwargs):
     return component
 
 
+def upright_glb(textured, path):
+    """The viewer's copy of a mesh: the files keep the cameras' z-up frame, glTF viewers show +Y
+    up, so the copy is turned -90 degrees about X (z-up -> y-up) and written with the library's
+    :func:`zero123.threed.export.write_glb`. Returns the path."""
+    import numpy as np
+
+    from ..threed.export import write_glb
+
+    z_up_to_y_up = np.array([[1, 0, 0], [0, 0, 1], [0, -1, 0]], dtype=np.float32)  # (x, y, z) -> (x, z, -y)
+    return write_glb(dataclasses.replace(textured, vertices=textured.vertices @ z_up_to_y_up.T), path)
+
+
 def build_app(
     pipe,
     *,
@@ -97,6 +109,7 @@ def build_app(
     queue_size: int = 16,
     delete_cache: tuple[int, int] = (600, 3600),
     title: str = "zero123",
+    model_name: str | None = None,
 ):
     """The web app around ``pipe`` (a :class:`zero123.Zero123Pipeline`).
 
@@ -111,6 +124,7 @@ def build_app(
         delete_cache: gradio's ``(frequency, age)`` in seconds for its temporary files; the app's
             3D job folders are removed after the same age.
         title: the browser tab's title.
+        model_name: how the page names the model (default: the pipeline's ``name_or_path``).
 
     Returns:
         ``gr.Blocks`` with its queue set; run it with :func:`serve` (or ``launch(**launch_options())``).
@@ -224,7 +238,7 @@ def build_app(
             except ValueError as e:
                 raise _user_error(e) from None
         downloads = [str(p) for p in (files.glb, files.obj, files.mtl, files.texture)]
-        return str(files.glb), downloads, str(files.turntable), str(out / "views.png")
+        return str(upright_glb(rec.textured, out / "viewer.glb")), downloads, str(files.turntable), str(out / "views.png")
 
     def stop(request: gr.Request = None):
         runner.stop(request.session_hash)
@@ -232,7 +246,8 @@ def build_app(
     # ------------------------------------------------------------------ the page
     free = dict(queue=False, show_progress="hidden")  # cheap events never wait behind a model job
     with gr.Blocks(title=title, delete_cache=delete_cache, analytics_enabled=False) as demo:
-        gr.Markdown(f"## zero123: novel views and image to 3D\nModel: `{getattr(pipe, 'name_or_path', '') or type(pipe).__name__}`"
+        name = model_name or getattr(pipe, "name_or_path", "") or type(pipe).__name__
+        gr.Markdown(f"## zero123: novel views and image to 3D\nModel: `{name}`"
                     f" ({pipe.image_size} px, {pipe.device.type}). One job runs at a time; the others wait in the queue.")
         with gr.Tab("Novel views", id="nvs"):
             with gr.Row():

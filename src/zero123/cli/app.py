@@ -42,6 +42,6 @@ def app(
     with option_names("model"):
         pipe = load_pipeline(model, device=dev, dtype=dt, trust_pickle=trust_pickle)
     with option_names("steps", "queue_size"):
-        demo = build_app(pipe, default_steps=steps, queue_size=queue_size)
+        demo = build_app(pipe, default_steps=steps, queue_size=queue_size, model_name=str(model))
     typer.echo(f"zero123 app: model {model} on {dev}; open http://{host}:{port}/ (Ctrl-C stops)")
     serve(demo, host=host, port=port)
