@@ -89,8 +89,9 @@ def _set_number(page, elem_id: str, value) -> None:
 @needs_chromium
 def test_in_a_real_browser(server, tmp_path):
     """Upload, move a slider (the camera picture changes, no model run), generate 3 samples (3 in the
-    gallery, progress shown), Stop a long job, the 3D tab (the viewer loads the GLB and draws it,
-    downloads and turntable listed), a bad upload (a clear message), and not one request off localhost."""
+    gallery, progress shown), Stop a long job, the 3D tab from its example (the viewer loads the GLB
+    and draws it, downloads and turntable listed), a bad upload (a clear message), and not one
+    request off localhost."""
     from io import BytesIO
 
     from PIL import Image
@@ -148,7 +149,8 @@ def test_in_a_real_browser(server, tmp_path):
 
             # 5. The 3D tab: the viewer fetches the GLB and draws it; files and turntable are offered
             page.get_by_role("tab", name="3D").click()
-            page.locator("#rec-image input[type=file]").set_input_files(str(EXAMPLE_IMAGE))
+            page.locator("#rec-examples img").first.click()  # the bundled example, one click
+            expect(page.locator("#rec-image img")).to_be_visible(timeout=30_000)
             page.click("#rec-run")
             expect(page.locator("#rec-model canvas")).to_be_visible(timeout=120_000)
             for name in ("mesh.glb", "mesh.obj", "mesh.mtl", "mesh_texture.png"):

@@ -259,7 +259,7 @@ def build_app(
                                                 elem_id="nvs-object-size")
                     prepared = gr.Image(label="Model input (prepared)", interactive=False, height=192, elem_id="nvs-prepared",
                                         format="png")
-                    gr.Examples([[str(EXAMPLE_IMAGE)]], inputs=[image], label="Examples")
+                    gr.Examples([[str(EXAMPLE_IMAGE)]], inputs=[image], label="Examples", elem_id="nvs-examples")
                 with gr.Column(scale=1):
                     azimuth = gr.Slider(*C.AZIMUTH_RANGE, value=90.0, step=1, label="Azimuth change (deg, + = camera to its right)",
                                         elem_id="nvs-azimuth")
@@ -288,7 +288,7 @@ def build_app(
             with gr.Row():
                 with gr.Column(scale=1):
                     image3d = _image_component(label="Input image", elem_id="rec-image", height=256)
-                    gr.Examples([[str(EXAMPLE_IMAGE)]], inputs=[image3d], label="Examples")
+                    gr.Examples([[str(EXAMPLE_IMAGE)]], inputs=[image3d], label="Examples", elem_id="rec-examples")
                     route = gr.Dropdown([(r.label, r.name) for r in routes], value=routes[0].name, label="Route",
                                         elem_id="rec-route")
                     preset3d = gr.Radio(list(presets), value=next(iter(presets)), label="Preset", elem_id="rec-preset")
