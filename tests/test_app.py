@@ -211,6 +211,29 @@ def test_bad_upload_through_the_api_is_a_clear_error(server, tmp_path):
         Client(url, verbose=False).predict(handle_file(str(tiny)), 90, 0, 1, api_name="/novel_views")
 
 
+def test_a_full_queue_refuses_more_jobs(server):
+    """queue_size=4: with one job on the model and four waiting, more are refused, the rest finish."""
+    from gradio_client import Client, handle_file
+
+    url, _, calls = server
+    client = Client(url, verbose=False)
+    calls.delay = 0.3
+    try:
+        jobs = [client.submit(handle_file(str(EXAMPLE_IMAGE)), 90, 0, 1, 0, 1, i, 3, api_name="/novel_views") for i in range(8)]
+        outcomes = []
+        for job in jobs:
+            try:
+                outcomes.append(len(job.result(timeout=120)[0]))
+            except Exception as e:  # noqa: BLE001 (gradio_client's error for a refused job)
+                outcomes.append(str(e))
+    finally:
+        calls.delay = 0.0
+    done = [o for o in outcomes if o == 1]
+    refused = [o for o in outcomes if isinstance(o, str)]
+    assert 5 <= len(done) < 8 and refused, outcomes
+    assert all("queue" in r.lower() and "full" in r.lower() for r in refused), refused
+
+
 def test_queue_is_bounded_and_the_api_names_are_stable(server):
     _, demo, _ = server
     names = {d.api_name for d in demo.fns.values() if d.api_name}
