@@ -139,8 +139,9 @@ def camera_plot(azimuth: float, elevation: float, radius: float, input_elevation
         polyline(np.concatenate([corners, corners[:1]]), colour, 2)
         draw.polygon(px(corners), fill=colour)
         x, y = px(apex[None])[0]
-        dx = 8 * scale if x < 0.75 * size * scale else -50 * scale  # labels stay inside the picture
-        draw.text((x + dx, y - 8 * scale), label, fill=colour, font_size=14 * scale)
+        right = x > 0.75 * size * scale  # near the right edge: the label goes below the camera
+        at = (x - 40 * scale, y + 12 * scale) if right else (x + 8 * scale, y - 8 * scale)
+        draw.text(at, label, fill=colour, font_size=14 * scale)
 
     text = caption if caption is not None else f"az {azimuth:g}  el {elevation:g}  r {radius:g}"
     draw.text((8 * scale, (size - 20) * scale), text, fill=(40, 40, 40), font_size=13 * scale)
