@@ -209,7 +209,9 @@ def write_reconstruction(rec, out_dir: str | Path, *, turntable: str | None = "m
         atomic_save_image(views_sheet(rec), out / "views.png")
         report["input_silhouette_iou"] = silhouette_iou(rec.mesh, rec.input_world_to_cam, rec.input_mask)
     report["timings_s"]["export"] = round(time.perf_counter() - t, 3)
-    report["files"] = {**files.as_dict(), **({"views": str(out / "views.png")} if rec.generated is not None else {})}
+    # file names relative to report.json's folder, so the folder can move (a batch job renames it into place)
+    written = {**files.as_dict(), **({"views": str(out / "views.png")} if rec.generated is not None else {})}
+    report["files"] = {k: None if v is None else Path(v).name for k, v in written.items()}
     report.update(report_extra or {})
     with atomic_write(out / "report.json", "w") as f:
         json.dump(report, f, indent=2)
