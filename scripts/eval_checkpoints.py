@@ -7,15 +7,16 @@
 For every checkpoint ``step-N`` of the run (and, with ``--init MODEL``, the model it started from
 as step 0) that is not scored yet:
 
-1. ``zero123 export RUN RUN/curve/exports/step-N --step N`` (EMA U-Net, as shipped);
-2. ``zero123 eval nvs --data SET --model EXPORT --resolution R --steps S -o RUN/curve/SET/step-N``
+1. ``zero123 export RUN RUN/exports/step-N --step N`` (EMA U-Net, as shipped);
+2. ``zero123 eval nvs --data SET --model EXPORT --resolution R --steps S -o RUN/curve-sS/SET/step-N``
    for each ``--data NAME=PATH`` (held-out sets from ``zero123 eval render-testset``, whose
    targets the command reads);
 3. the summary (PSNR, SSIM, mask IoU of the model and of identity, and the margins) is appended to
-   ``RUN/curve/curve.json`` and written as ``curve.csv`` and ``curve.md``.
+   ``RUN/curve-sS/curve.json`` and written as ``curve.csv`` and ``curve.md`` (one folder per DDIM
+   step count S, so a cheap curve at S = 20 and the final numbers at S = 50 never mix).
 
 ``--watch`` keeps polling for new checkpoints until ``--until HH:MM`` (UTC) or a file
-``RUN/curve/STOP`` appears. Run it under ``nice -n 19`` beside a training run; give it
+``RUN/curve-sS/STOP`` appears. Run it under ``nice -n 19`` beside a training run; give it
 ``--threads`` so it takes a bounded share of the CPU. Every command it runs is printed.
 """
 
@@ -79,10 +80,10 @@ def _write_tables(curve_dir: Path, rows: list[dict]) -> None:
 
 def score(run: Path, step: int, model: str | None, sets: dict[str, Path], args, rows: list[dict]) -> None:
     """Export checkpoint ``step`` (or use ``model`` as is) and score it on every set."""
-    curve_dir = run / "curve"
+    curve_dir = run / f"curve-s{args.steps}"
     # 1. the model folder: an export of the checkpoint (EMA weights, as shipped)
     if model is None:
-        export = curve_dir / "exports" / f"step-{step:07d}"
+        export = run / "exports" / f"step-{step:07d}"
         if not export.is_dir():
             _cli("export", str(run), str(export), "--step", str(step), threads=args.threads)
         model = str(export)
@@ -133,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         sets[name] = Path(path)
     if not args.run.is_dir():
         ap.error(f"--run: no such run folder {str(args.run)!r}")
-    curve_dir = args.run / "curve"
+    curve_dir = args.run / f"curve-s{args.steps}"
     curve_dir.mkdir(exist_ok=True)
     rows = json.loads((curve_dir / "curve.json").read_text()) if (curve_dir / "curve.json").is_file() else []
 
