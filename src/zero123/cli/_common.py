@@ -57,6 +57,7 @@ BackendOption = Annotated[str, typer.Option("--backend", help="Renderer: gl (mod
 MinPartsOption = Annotated[int, typer.Option("--min-parts", help="Procedural objects: fewest parts, body included (a test set should use its training set's).")]
 MaxPartsOption = Annotated[int, typer.Option("--max-parts", help="Procedural objects: most parts.")]
 TextureProbabilityOption = Annotated[float, typer.Option("--texture-probability", help="Procedural objects: chance a part is textured.")]
+KindOption = Annotated[str, typer.Option("--kind", help="Procedural objects: 'primitives' (random assemblies of 2-8 primitives) or 'objects' (upright vases, bottles, cups, books, crates, cabinets, tables, chairs, mugs...).")]
 # sampling group (nvs, eval nvs)
 StepsOption = Annotated[int, typer.Option("--steps", help="DDIM steps S (on the original grid S = 50 runs 49 steps).")]
 GuidanceOption = Annotated[float, typer.Option("--guidance", help="Classifier-free guidance scale (1.0 = conditional branch only).")]
