@@ -7,7 +7,7 @@
 For every checkpoint ``step-N`` of the run (and, with ``--init MODEL``, the model it started from
 as step 0) that is not scored yet:
 
-1. ``zero123 export RUN RUN/exports/step-N --step N`` (EMA U-Net, as shipped);
+1. ``zero123 export RUN -o RUN/exports/step-N --step N`` (EMA U-Net, as shipped);
 2. ``zero123 eval nvs --data SET --model EXPORT --resolution R --steps S -o RUN/curve-sS/SET/step-N``
    for each ``--data NAME=PATH`` (held-out sets from ``zero123 eval render-testset``, whose
    targets the command reads);
@@ -85,7 +85,7 @@ def score(run: Path, step: int, model: str | None, sets: dict[str, Path], args, 
     if model is None:
         export = run / "exports" / f"step-{step:07d}"
         if not export.is_dir():
-            _cli("export", str(run), str(export), "--step", str(step), threads=args.threads)
+            _cli("export", str(run), "-o", str(export), "--step", str(step), threads=args.threads)
         model = str(export)
     # 2. each held-out set through `zero123 eval nvs`
     for name, data in sets.items():

@@ -113,8 +113,8 @@ echo "train exit code $rc (0 done, 124/130 stopped by time with a checkpoint)"
 # 4. export the EMA weights and store them in float16 (the package's format)
 step "4. export"
 rm -rf "$WORK/export" "$WORK/model"
-$Z export "$WORK/run" "$WORK/export"
-$Z convert "$WORK/export" "$WORK/model" --half
+$Z export "$WORK/run" -o "$WORK/export"
+$Z convert "$WORK/export" -o "$WORK/model" --half
 du -sh "$WORK/model"
 
 # 5. score the bundled model and the new one on both held-out sets (identity beside each)
