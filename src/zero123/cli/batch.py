@@ -16,6 +16,7 @@ import typer
 from ..devices import DEVICE_HELP
 from ._common import (
     DEFAULT_MODEL,
+    DEFAULT_QUALITY,
     DtypeOption,
     EtaOption,
     GuidanceOption,
@@ -24,6 +25,8 @@ from ._common import (
     ModelOption,
     OutOption,
     ProgressOption,
+    QualityOption,
+    SolverOption,
     StepsOption,
     TrustPickleOption,
     broadcast_lists,
@@ -63,7 +66,9 @@ def batch(
     radius: Annotated[str, typer.Option(help="Distance ratio(s) target/input for those cameras.")] = "1.0",
     task: Annotated[str, typer.Option("--task", help="What each row makes: nvs (novel views).")] = "nvs",
     model: ModelOption = DEFAULT_MODEL,
-    steps: StepsOption = 50,
+    quality: QualityOption = DEFAULT_QUALITY,
+    steps: StepsOption = None,
+    solver: SolverOption = None,
     guidance: GuidanceOption = 3.0,
     eta: EtaOption = 1.0,
     seed: Annotated[int, typer.Option("--seed", help="Seed of rows that give none; view i of a row uses the row's seed + i.")] = 0,
@@ -90,8 +95,8 @@ def batch(
     """Run novel views over every row of MANIFEST into --out; prints done/skipped/failed, exit 1 if any row failed."""
     from ..batch import BACKEND_NAMES, TASK_NAMES, AccelerateBackend, LocalBackend, NvsTask, RayBackend, RowDefaults, load_rows, run_batch
     from ..batch.backends import launcher_world_size
-    from ..nvs import Preprocessing, SamplingSettings
-    from ._common import check_output_dir, option_names, progress_display
+    from ..nvs import Preprocessing
+    from ._common import check_output_dir, option_names, parse_sampling, progress_display
 
     # 1. Check the options (device included) before any heavy work, then read the rows
     if task not in TASK_NAMES:
@@ -110,9 +115,10 @@ def batch(
     if backend != "accelerate" and launcher_world_size() > 1:
         raise ValueError(f"this command runs in {launcher_world_size()} launched processes; pass --backend accelerate "
                          "so they split the rows (else each would run every row)")
-    with option_names("steps", "guidance", "eta", "max_batch", "object_size", "segment", "seed", "threads", "workers",
+    sampling = parse_sampling(quality, steps=steps, solver=solver, guidance=guidance, eta=eta, max_batch=max_batch)
+    with option_names("object_size", "segment", "seed", "threads", "workers",
                       "batch_size", "gpus_per_worker", "cpus_per_worker", "device", "dtype"):
-        nvs_task = NvsTask(model=model, sampling=SamplingSettings(steps=steps, guidance=guidance, eta=eta, max_batch=max_batch),
+        nvs_task = NvsTask(model=model, sampling=sampling,
                            preprocessing=Preprocessing(segment="none" if no_preprocess else segment, object_size=object_size),
                            trust_pickle=trust_pickle, contact_sheet=not no_contact_sheet)
         if backend == "ray":
