@@ -40,7 +40,8 @@ local = local_backend
 
 
 def cli_args(manifest: Path, out: Path, model_dir, *extra: str) -> list[str]:
-    return ["batch", str(manifest), "--out", str(out), "--model", str(model_dir), "--steps", str(STEPS),
+    # --quality original: the sampler of the Python API's default SamplingSettings (the CLI defaults to fast)
+    return ["batch", str(manifest), "--out", str(out), "--model", str(model_dir), "--steps", str(STEPS), "--quality", "original",
             "--device", "cpu", "--threads", "1", *extra]
 
 

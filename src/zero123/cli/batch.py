@@ -16,6 +16,7 @@ import typer
 from ..devices import DEVICE_HELP
 from ._common import (
     DEFAULT_MODEL,
+    DEFAULT_QUALITY,
     DtypeOption,
     EtaOption,
     GuidanceOption,
@@ -24,6 +25,8 @@ from ._common import (
     ModelOption,
     OutOption,
     ProgressOption,
+    QualityOption,
+    SolverOption,
     StepsOption,
     TrustPickleOption,
     broadcast_lists,
@@ -66,7 +69,9 @@ def batch(
     preset: Annotated[str, typer.Option("--preset", help="reconstruct: fast or quality (as `zero123 reconstruct --preset`).")] = "fast",
     turntable: Annotated[str, typer.Option("--turntable", help="reconstruct: turntable video per row: mp4, gif or none.")] = "mp4",
     model: ModelOption = DEFAULT_MODEL,
-    steps: StepsOption = 50,
+    quality: QualityOption = DEFAULT_QUALITY,
+    steps: StepsOption = None,
+    solver: SolverOption = None,
     guidance: GuidanceOption = 3.0,
     eta: EtaOption = 1.0,
     seed: Annotated[int, typer.Option("--seed", help="Seed of rows that give none; view i of a row uses the row's seed + i.")] = 0,
@@ -94,8 +99,8 @@ def batch(
     from ..batch import (BACKEND_NAMES, TASK_NAMES, AccelerateBackend, LocalBackend, NvsTask, RayBackend, ReconstructTask, RowDefaults,
                          load_rows, run_batch)
     from ..batch.backends import launcher_world_size
-    from ..nvs import Preprocessing, SamplingSettings
-    from ._common import check_output_dir, option_names, progress_display
+    from ..nvs import Preprocessing
+    from ._common import check_output_dir, option_names, parse_sampling, progress_display
 
     # 1. Check the options (device included) before any heavy work, then read the rows
     if task not in TASK_NAMES:
@@ -118,9 +123,9 @@ def batch(
         raise ValueError("--preset and --turntable apply only to --task reconstruct")
     if turntable not in ("mp4", "gif", "none"):
         raise ValueError(f"--turntable must be one of mp4, gif, none; got {turntable!r}")
-    with option_names("steps", "guidance", "eta", "max_batch", "object_size", "segment", "seed", "threads", "workers",
+    sampling = parse_sampling(quality, steps=steps, solver=solver, guidance=guidance, eta=eta, max_batch=max_batch)
+    with option_names("object_size", "segment", "seed", "threads", "workers",
                       "batch_size", "gpus_per_worker", "cpus_per_worker", "device", "dtype", "cond_elevation", "preset"):
-        sampling = SamplingSettings(steps=steps, guidance=guidance, eta=eta, max_batch=max_batch)
         preprocessing = Preprocessing(segment="none" if no_preprocess else segment, object_size=object_size)
         if task == "reconstruct":
             from ..threed.reconstruct import ImageRouteSettings, get_preset

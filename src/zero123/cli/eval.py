@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from ._common import (
+    DEFAULT_QUALITY,
     BackendOption,
     DeviceOption,
     DtypeOption,
@@ -22,6 +23,8 @@ from ._common import (
     OutOption,
     ProgressOption,
     SeedOption,
+    QualityOption,
+    SolverOption,
     StepsOption,
     TextureProbabilityOption,
     ThreadsOption,
@@ -61,7 +64,9 @@ def nvs(
     resolution: Annotated[Optional[int], typer.Option("--resolution", help="Metric resolution in pixels (default: the protocol's).")] = None,
     lpips_backbone: Annotated[Optional[str], typer.Option("--lpips-backbone", help="vgg | alex | squeeze.")] = None,
     lpips: Annotated[bool, typer.Option("--lpips/--no-lpips", help="Compute LPIPS when the lpips package and weights exist.")] = True,
-    steps: StepsOption = 50,
+    quality: QualityOption = DEFAULT_QUALITY,
+    steps: StepsOption = None,
+    solver: SolverOption = None,
     guidance: GuidanceOption = 3.0,
     eta: EtaOption = 1.0,
     seed: Annotated[int, typer.Option("--seed", help="Sampling seed (the same for every object, so results do not depend on order or --limit).")] = 0,
@@ -77,12 +82,11 @@ def nvs(
     """Score novel views predicted by MODEL (and, always, the identity baseline) on local data."""
     from ..devices import dtype_name
     from ..eval import PipelinePredictor, ViewsFolder, evaluate, format_summary
-    from ..nvs import SamplingSettings
-    from ._common import check_output_dir, option_names, parse_device, parse_dtype
+    from ._common import check_output_dir, option_names, parse_device, parse_dtype, parse_sampling
 
     # 1. Check the options, the protocol, the output folder and the data before the model loads
-    with option_names("steps", "guidance", "eta", "max_batch", "limit"):
-        sampling = SamplingSettings(steps=steps, guidance=guidance, eta=eta, max_batch=max_batch)
+    sampling = parse_sampling(quality, steps=steps, solver=solver, guidance=guidance, eta=eta, max_batch=max_batch)
+    with option_names("limit"):
         if limit is not None and limit < 1:
             raise ValueError(f"limit must be >= 1, got {limit}")
     dev = parse_device(device)
@@ -98,10 +102,12 @@ def nvs(
 
         with option_names("model"):
             pipe = load_pipeline(model, device=dev, dtype=dt, trust_pickle=trust_pickle)
-        predictor = PipelinePredictor(pipe, sampling.steps, sampling.guidance, sampling.eta, sampling.max_batch, name="model")
+        predictor = PipelinePredictor(pipe, sampling.steps, sampling.guidance, sampling.eta, sampling.max_batch, name="model",
+                                      solver=sampling.solver)
 
     # 3. Evaluate (progress per object and per denoising step) and write the report
-    settings = dict(model=model, steps=steps, guidance=guidance, eta=eta, max_batch=max_batch, dtype=dtype_name(dt))
+    settings = dict(model=model, quality=quality, solver=sampling.solver, steps=sampling.steps, guidance=sampling.guidance,
+                    eta=sampling.eta, max_batch=max_batch, dtype=dtype_name(dt))
     report = evaluate(views, proto, predictor, out, seed=seed, limit=limit, lpips=lpips, device=str(dev),
                       settings=settings, save_images=save_images, progress=progress)
     typer.echo(format_summary(report))

@@ -84,6 +84,8 @@ class PipelinePredictor:
     eta: float = 1.0
     max_batch: int | None = None
     name: str = "model"
+    #: ``"ddim"`` (original grid) or another :data:`zero123.schedule.SOLVERS` entry.
+    solver: str = "ddim"
     #: ``on_step(done, total)`` after each denoising step (progress displays; :func:`evaluate` fills it).
     on_step: Callable[[int, int], None] | None = None
 
@@ -102,6 +104,7 @@ class PipelinePredictor:
             generator=generator,
             output_type="np",
             max_batch=self.max_batch,
+            solver=self.solver,
             callback_on_step_end=self._callback(),
             **extra,
         )
@@ -115,7 +118,7 @@ class PipelinePredictor:
             return None
 
         def callback(pipe, i, t, tensors):
-            self.on_step(i + 1, len(pipe.scheduler.timesteps))
+            self.on_step(i + 1, pipe.num_timesteps)
             return {}
 
         return callback
