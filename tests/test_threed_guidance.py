@@ -94,7 +94,7 @@ def test_timestep_annealing_and_bad_settings(tiny_image):
     assert g.timestep_range(200) == g.timestep_range(999) == (200, 500)
     t = g.sample_timesteps(256, 0, torch.Generator().manual_seed(0))
     assert int(t.min()) >= 400 and int(t.max()) <= 850
-    with pytest.raises(ValueError, match="guidance_scale"):
+    with pytest.raises(ValueError, match="guidance"):
         GuidanceSettings(guidance_scale=float("nan"))
     with pytest.raises(ValueError, match="t_start"):
         GuidanceSettings(t_start=(0.9, 0.2))

@@ -62,7 +62,7 @@ class GuidanceSettings:
     def __post_init__(self):
         g = self.guidance_scale
         if isinstance(g, bool) or not isinstance(g, (int, float)) or not math.isfinite(g) or g < 0:
-            raise ValueError(f"guidance_scale must be a finite number >= 0 (about 3 for SDS), got {g!r}")
+            raise ValueError(f"guidance (the classifier-free guidance scale) must be a finite number >= 0 (about 3 for SDS), got {g!r}")
         object.__setattr__(self, "t_start", _fraction_range("t_start", self.t_start))
         object.__setattr__(self, "t_end", _fraction_range("t_end", self.t_end))
         if isinstance(self.anneal_steps, bool) or not isinstance(self.anneal_steps, int) or self.anneal_steps < 0:
