@@ -11,7 +11,10 @@ the generated silhouettes agree with each other; under a wrong one they contradi
 2. for each candidate elevation, places the input and the views on their cameras, carves their
    silhouettes' visual hull (:func:`zero123.threed.fit.visual_hull`) and projects it back into
    every view: the score is the mean IoU of those projections with the silhouettes;
-3. returns the best-scoring candidate, refined by a parabola through it and its neighbours.
+3. returns the best-scoring candidate, refined by a parabola through it and its neighbours; when
+   the scores barely differ (best minus worst below :attr:`ElevationSettings.min_spread`) the views
+   carry no elevation signal (a weak model's blurry silhouettes) and the estimate falls back to
+   :attr:`ElevationSettings.fallback` (the library's default elevation), saying so.
 """
 
 from __future__ import annotations
@@ -44,6 +47,8 @@ class ElevationSettings:
         input_weight: how much the input's (exact) silhouette counts against one generated view.
         white_threshold: generated pixels farther than this from white are object.
         distance: the cameras' distance (world units).
+        min_spread: the smallest best-minus-worst score difference taken as a signal.
+        fallback: the elevation returned without a signal (degrees).
     """
 
     candidates: tuple[float, ...] = (-10.0, 0.0, 10.0, 20.0, 30.0, 40.0, 50.0)
@@ -51,13 +56,17 @@ class ElevationSettings:
     elevations: tuple[float, ...] = (-20.0, 0.0, 30.0)
     sampling: SamplingSettings = SamplingSettings(steps=20)
     image_size: int = 64
-    hull_resolution: int = 40
+    hull_resolution: int = 64
     hull_share: float = 0.85
     input_weight: float = 2.0
     white_threshold: float = 0.1
     distance: float = DEFAULT_INPUT_DISTANCE
+    min_spread: float = 0.04
+    fallback: float = 15.0
 
     def __post_init__(self):
+        if not (0.0 <= self.min_spread < 1.0 and -90.0 < self.fallback < 90.0):
+            raise ValueError(f"elevation min_spread must be in [0, 1) and fallback in (-90, 90), got {self.min_spread}, {self.fallback}")
         c = [float(x) for x in self.candidates]
         if len(c) < 2 or c != sorted(c) or len(set(c)) != len(c):
             raise ValueError(f"elevation candidates must be at least 2 increasing distinct angles, got {self.candidates!r}")
@@ -84,7 +93,8 @@ class ElevationSettings:
 
 @dataclass
 class ElevationEstimate:
-    """The estimate: ``elevation_deg`` and every candidate's score (mean silhouette IoU)."""
+    """The estimate: ``elevation_deg``, every candidate's score (mean silhouette IoU), and whether
+    the scores were too flat to use (``method == "fallback"``: ``elevation_deg`` is the fallback)."""
 
     elevation_deg: float
     candidates: list[float]
@@ -94,13 +104,14 @@ class ElevationEstimate:
     extra: dict = field(default_factory=dict)
 
     def report(self) -> dict:
-        return {"elevation_deg": round(self.elevation_deg, 3), "method": self.method,
+        return {"elevation_deg": round(self.elevation_deg, 3), "method": self.method, **self.extra,
                 "candidates": self.candidates, "scores": [round(s, 4) for s in self.scores], "seconds": round(self.seconds, 3)}
 
 
 def hull_consistency(views: PosedViews, bound: float, resolution: int, share: float) -> float:
     """Weighted mean IoU between each view's silhouette (alpha > 0.5) and the projection of the
-    views' visual hull into it (every hull node splatted to its pixel, grown by one pixel)."""
+    views' visual hull into it (every hull node splatted to its pixel, closed by one pixel, then
+    shrunk by the one pixel :func:`~zero123.threed.fit.visual_hull` grows the silhouettes by)."""
     hull = visual_hull(views, bound, resolution, share)
     c = torch.linspace(-bound, bound, resolution, dtype=torch.float64)
     pts = torch.stack(torch.meshgrid(c, c, c, indexing="ij"), -1).reshape(-1, 3)[hull.reshape(-1)]
@@ -113,7 +124,9 @@ def hull_consistency(views: PosedViews, bound: float, resolution: int, share: fl
             col, row = torch.floor(px[:, 0]).long(), torch.floor(px[:, 1]).long()
             ok = (depth > 0) & (col >= 0) & (col < size) & (row >= 0) & (row < size)
             sil[(row[ok] * size + col[ok])] = 1.0
-        sil = F.max_pool2d(sil.reshape(1, 1, size, size), 3, stride=1, padding=1)[0, 0] > 0
+        # close the gaps between splatted nodes, then undo the one-pixel growth of visual_hull's silhouettes
+        sil = F.max_pool2d(sil.reshape(1, 1, size, size), 3, stride=1, padding=1)
+        sil = -F.max_pool2d(-sil, 5, stride=1, padding=2)[0, 0] > 0
         ref = views.alpha[v] > 0.5
         union = float((sil | ref).sum())
         total += float(views.weights[v]) * (float((sil & ref).sum()) / union if union else 1.0)
@@ -133,7 +146,7 @@ def estimate_elevation(pipe, image, settings: ElevationSettings = ElevationSetti
         progress: ``progress(done, total)`` over the denoising steps.
     """
     from ..nvs import PreparedInput, generate_views, prepare_input
-    from .reconstruct import alpha_from_white, field_bound_from_mask, input_camera, ring_world_to_cams
+    from .reconstruct import alpha_from_white
 
     start = time.perf_counter()
     prepared = image if isinstance(image, PreparedInput) else prepare_input(image)
@@ -156,26 +169,26 @@ def estimate_elevation(pipe, image, settings: ElevationSettings = ElevationSetti
 
     # 1. The generated views (once, or once per candidate for a model that needs the elevation)
     shared = None if per_candidate else generate(None)
-    size = settings.image_size
-    inp = PosedViews(torch.from_numpy(input_rgb)[None], torch.from_numpy(mask.astype(np.float32))[None],
-                     input_camera(0.0, settings.distance)[None]).resized(size)
-    bound = field_bound_from_mask(mask, DEFAULT_FOV_DEG, settings.distance)
-    weights = torch.tensor([settings.input_weight] + [1.0] * len(cams))
 
     # 2. Score every candidate: the hull of the views placed under it, projected back
-    scores = []
-    for e in candidates:
-        images = generate(e) if per_candidate else shared
-        gen = PosedViews(torch.from_numpy(images), torch.from_numpy(alpha_from_white(images, settings.white_threshold)),
-                         ring_world_to_cams(cams, e, settings.distance)).resized(size)
-        views = PosedViews(torch.cat([inp.rgb, gen.rgb]), torch.cat([inp.alpha, gen.alpha]),
-                           np.concatenate([input_camera(e, settings.distance)[None], gen.world_to_cams.numpy()]),
-                           DEFAULT_FOV_DEG, weights)
-        scores.append(hull_consistency(views, bound, settings.hull_resolution, settings.hull_share))
+    scores = [candidate_score(input_rgb, mask, generate(e) if per_candidate else shared, e, settings) for e in candidates]
 
-    # 3. The best candidate, refined by a parabola through its neighbours
+    # 3. The best candidate, refined by a parabola through its neighbours (or the fallback without a signal)
+    seconds = time.perf_counter() - start
+    if max(scores) - min(scores) < settings.min_spread:
+        return ElevationEstimate(float(settings.fallback), candidates, [float(s) for s in scores], seconds, "fallback",
+                                 {"best_candidate": best_elevation(candidates, scores)})
+    return ElevationEstimate(best_elevation(candidates, scores), candidates, [float(s) for s in scores], seconds)
+
+
+def best_elevation(candidates: list[float], scores: list[float]) -> float:
+    """The best-scoring candidate, moved to the top of the parabola through it and its neighbours.
+
+    >>> best_elevation([0.0, 10.0, 20.0], [0.5, 0.9, 0.7])
+    11.666667
+    """
     k = int(np.argmax(scores))
-    best = candidates[k]
+    best = float(candidates[k])
     if 0 < k < len(candidates) - 1:
         (x0, x1, x2), (y0, y1, y2) = candidates[k - 1:k + 2], scores[k - 1:k + 2]
         denom = (x0 - x1) * (x0 - x2) * (x1 - x2)
@@ -183,4 +196,24 @@ def estimate_elevation(pipe, image, settings: ElevationSettings = ElevationSetti
         b = (x2 * x2 * (y0 - y1) + x1 * x1 * (y2 - y0) + x0 * x0 * (y1 - y2)) / denom
         if a < 0:
             best = float(min(max(-b / (2 * a), x0), x2))
-    return ElevationEstimate(float(best), candidates, [float(s) for s in scores], time.perf_counter() - start)
+    return round(best, 6)
+
+
+def candidate_score(input_rgb: np.ndarray, mask: np.ndarray, images: np.ndarray, elevation_deg: float,
+                    settings: ElevationSettings = ElevationSettings()) -> float:
+    """:func:`hull_consistency` of the input (``(S, S, 3)`` in [0, 1] and its ``(S, S)`` silhouette)
+    and the views of :meth:`ElevationSettings.cameras` (``(N, S', S', 3)`` in [0, 1] on white), all
+    placed under the input elevation ``elevation_deg``."""
+    from .reconstruct import alpha_from_white, field_bound_from_mask, input_camera, ring_world_to_cams
+
+    cams = settings.cameras()
+    size = settings.image_size
+    inp = PosedViews(torch.from_numpy(input_rgb)[None], torch.from_numpy(mask.astype(np.float32))[None],
+                     input_camera(elevation_deg, settings.distance)[None]).resized(size)
+    gen = PosedViews(torch.from_numpy(images), torch.from_numpy(alpha_from_white(images, settings.white_threshold)),
+                     ring_world_to_cams(cams, elevation_deg, settings.distance)).resized(size)
+    views = PosedViews(torch.cat([inp.rgb, gen.rgb]), torch.cat([inp.alpha, gen.alpha]),
+                       torch.cat([inp.world_to_cams, gen.world_to_cams]), DEFAULT_FOV_DEG,
+                       torch.tensor([settings.input_weight] + [1.0] * len(cams)))
+    bound = field_bound_from_mask(mask, DEFAULT_FOV_DEG, settings.distance)
+    return hull_consistency(views, bound, settings.hull_resolution, settings.hull_share)
