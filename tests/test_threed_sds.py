@@ -202,6 +202,28 @@ def test_sds_route_with_the_bundled_model_covers_the_input(tmp_path):
     assert (tmp_path / "mesh.glb").is_file()
 
 
+@pytest.mark.slow
+def test_sds_refines_the_fast_routes_field():
+    """``init="views"``: the fast route's fitted field is the start (same box), SDS refines it."""
+    from zero123.assets import EXAMPLE_IMAGE
+    from zero123.loading import load_pipeline
+    from zero123.nvs import SamplingSettings
+    from zero123.threed.fit import FitSettings
+    from zero123.threed.reconstruct import ImageRouteSettings, ReconstructSettings
+    from zero123.threed.sds import reconstruct_sds
+
+    pipe = load_pipeline("bundled", device="cpu")
+    first = ImageRouteSettings(sampling=SamplingSettings(steps=5), elevations=(0.0,), reconstruct=ReconstructSettings(fit=FitSettings(steps=60)))
+    stages = set()
+    rec = reconstruct_sds(pipe, EXAMPLE_IMAGE, elevation_deg=20.0, init="views", init_settings=first, seed=0,
+                          settings=dataclasses.replace(SDSSettings(), steps=40, warmup_steps=5),
+                          progress=lambda stage, done, total: stages.add(stage))
+    assert {"generate", "fit", "sds", "mesh", "texture"} <= stages
+    assert rec.extra["init"] == "views" and "generate" in rec.timings
+    assert rec.fit.field.resolution == first.reconstruct.field.resolution  # started from the fast route's grid
+    assert rec.extra["input_silhouette_iou"] >= 0.8
+
+
 def test_reconstruct_command_sds_errors(tmp_path):
     from zero123.assets import EXAMPLE_IMAGE
     from zero123.cli.__main__ import app

@@ -133,7 +133,7 @@ def reconstruct(
 
                 rec = reconstruct_sds(pipe, prepared, elevation_deg=elevation_value, settings=sds, init=init, seed=seed,
                                       device=fit_device, progress=on_stage, preprocessing=route_settings.preprocessing,
-                                      elevation_settings=elevation_settings)
+                                      elevation_settings=elevation_settings, init_settings=route_settings)
             else:
                 estimate = None
                 if elevation_value == "auto":

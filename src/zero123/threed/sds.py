@@ -334,7 +334,7 @@ def fit_sds(reference: PosedViews, guidance: Guidance, input_elevation_deg: floa
 
 def reconstruct_sds(pipe, image, *, elevation_deg: float | str = "auto", settings: SDSSettings = SDSSettings(),
                     init: str = "hull", seed: int = 0, device: torch.device | str = "cpu", progress=None,
-                    preprocessing=None, elevation_settings=None):
+                    preprocessing=None, elevation_settings=None, init_settings=None):
     """The SDS route: one image -> field (reference view + Zero-1-to-3 score distillation) -> mesh -> texture.
 
     Args:
@@ -351,6 +351,8 @@ def reconstruct_sds(pipe, image, *, elevation_deg: float | str = "auto", setting
             views), "sds", "mesh", "texture".
         preprocessing: :class:`zero123.nvs.Preprocessing` (default: cut out and recentre).
         elevation_settings: :class:`zero123.threed.elevation.ElevationSettings` for ``"auto"``.
+        init_settings: :class:`zero123.threed.reconstruct.ImageRouteSettings` of the fast route
+            for ``init="views"`` (default: its defaults with ``preprocessing`` and the distance).
 
     Returns:
         a :class:`~zero123.threed.reconstruct.Reconstruction` with ``extra["route"] == "sds"``.
@@ -400,7 +402,11 @@ def reconstruct_sds(pipe, image, *, elevation_deg: float | str = "auto", setting
     settings = dataclasses.replace(settings, field=dataclasses.replace(settings.field, bound=bound))
     init_field = None
     if init == "views":
-        route = ImageRouteSettings(preprocessing=preprocessing, distance=settings.distance)
+        route = init_settings or ImageRouteSettings(preprocessing=preprocessing, distance=settings.distance)
+        if not isinstance(route, ImageRouteSettings):
+            raise TypeError(f"init_settings must be ImageRouteSettings, got {type(route).__name__}")
+        if route.distance != settings.distance:
+            raise ValueError(f"init_settings.distance ({route.distance}) must equal the SDS settings' distance ({settings.distance})")
         first = reconstruct_from_image(pipe, prepared, elevation_deg=elevation, settings=route, seed=seed, device=device,
                                        progress=lambda stage, done, total: notify(stage, done, total) if stage in ("generate", "fit") else None)
         init_field = first.fit.field
