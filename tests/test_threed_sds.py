@@ -213,10 +213,14 @@ def test_sds_refines_the_fast_routes_field():
     from zero123.threed.sds import reconstruct_sds
 
     pipe = load_pipeline("bundled", device="cpu")
-    first = ImageRouteSettings(sampling=SamplingSettings(steps=5), elevations=(0.0,), reconstruct=ReconstructSettings(fit=FitSettings(steps=60)))
+    from zero123.threed.texture import TextureSettings
+
+    cheap = ReconstructSettings(fit=FitSettings(steps=60), mesh=MeshSettings(resolution=48), texture=TextureSettings(size=64))
+    first = ImageRouteSettings(sampling=SamplingSettings(steps=5), elevations=(0.0,), reconstruct=cheap)
     stages = set()
     rec = reconstruct_sds(pipe, EXAMPLE_IMAGE, elevation_deg=20.0, init="views", init_settings=first, seed=0,
-                          settings=dataclasses.replace(SDSSettings(), steps=40, warmup_steps=5),
+                          settings=dataclasses.replace(SDSSettings(), steps=40, warmup_steps=5, texture=TextureSettings(size=128),
+                                                       mesh=MeshSettings(resolution=64)),
                           progress=lambda stage, done, total: stages.add(stage))
     assert {"generate", "fit", "sds", "mesh", "texture"} <= stages
     assert rec.extra["init"] == "views" and "generate" in rec.timings
