@@ -213,7 +213,8 @@ def test_reconstruct_command_from_views(tmp_path, renderer):
 
     assert "either IMAGE" in error("-o", str(tmp_path / "x"))
     assert "either IMAGE" in error("photo.png", "--views", str(tmp_path / "obj"))
-    assert "--route must be one of" in error("photo.png", "--route", "sds")
+    assert "--route must be one of" in error("photo.png", "--route", "nerf")
+    assert "--route sds" in error("--views", str(tmp_path / "obj"), "--route", "sds")
     assert "--preset" in error("--views", str(tmp_path / "obj"), "--preset", "best")
     assert "elevation" in error("photo.png", "--elevation", "75")  # 75 + the 30-degree ring leaves the sphere
     (tmp_path / "obj" / "003.npy").unlink()
@@ -221,6 +222,8 @@ def test_reconstruct_command_from_views(tmp_path, renderer):
     # the CLI's documented default is the library's
     import inspect
 
-    from zero123.cli.reconstruct import DEFAULT_ELEVATION, reconstruct
+    from zero123.cli.reconstruct import DEFAULT_ELEVATION, _parse_elevation, reconstruct
 
-    assert inspect.signature(reconstruct).parameters["elevation"].default == DEFAULT_ELEVATION == DEFAULT_INPUT_ELEVATION
+    assert inspect.signature(reconstruct).parameters["elevation"].default is None  # views: 15, sds: auto
+    assert _parse_elevation(None, "views") == DEFAULT_ELEVATION == DEFAULT_INPUT_ELEVATION
+    assert _parse_elevation(None, "sds") == _parse_elevation("auto", "views") == "auto"
