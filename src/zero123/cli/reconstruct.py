@@ -135,7 +135,7 @@ def reconstruct(
                 pipe = load_pipeline(model, device=dev, dtype=dt, trust_pickle=trust_pickle)
             from ..threed.elevation import ElevationSettings
 
-            elevation_settings = ElevationSettings(sampling=SamplingSettings(steps=min(steps, 20), guidance=guidance))
+            elevation_settings = ElevationSettings(sampling=dataclasses.replace(sampling, steps=min(sampling.steps, 20)))
             if route == "sds":
                 from ..threed.sds import reconstruct_sds
 
