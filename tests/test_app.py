@@ -29,6 +29,7 @@ from zero123.threed.field import FieldSettings  # noqa: E402
 from zero123.threed.fit import FitSettings  # noqa: E402
 from zero123.threed.mesh import MeshSettings  # noqa: E402
 from zero123.threed.reconstruct import ReconstructSettings  # noqa: E402
+from zero123.threed.sds import SDSSettings  # noqa: E402
 from zero123.threed.texture import TextureSettings  # noqa: E402
 
 #: A 3D chain small enough for seconds on a CPU (the mesh is of a random model's views anyway).
@@ -37,6 +38,12 @@ TINY_CHAIN = ReconstructSettings(
     fit=FitSettings(steps=20, batch_rays=512, num_samples=32, grow_at=()),
     mesh=MeshSettings(resolution=32, max_faces=2000, silhouette_size=32, candidates=16),
     texture=TextureSettings(size=64), image_size=32,
+)
+#: An SDS chain as small (the route runs, its result is not judged here).
+TINY_SDS = SDSSettings(
+    steps=8, warmup_steps=2, ref_size=32, ref_batch_rays=256, num_samples=24, render_sizes=(32,), render_size_at=(),
+    field=FieldSettings(resolution=24, initial_resolution=16), occupancy_resolution=16,
+    mesh=MeshSettings(resolution=32, max_faces=2000, silhouette_size=32, candidates=16), texture=TextureSettings(size=64),
 )
 needs_chromium = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing (apt-get install chromium; .ci/run does)")
 
@@ -72,7 +79,8 @@ def server():
     pipe.set_progress_bar_config(disable=True)
     calls = UNetCalls()
     pipe.unet.register_forward_pre_hook(calls)
-    demo = build_app(pipe, reconstruct_presets={"tiny": TINY_CHAIN}, default_steps=2, turntable_frames=4, queue_size=4)
+    demo = build_app(pipe, route_presets={"views": {"tiny": TINY_CHAIN}, "sds": {"tiny": TINY_SDS}}, default_steps=2,
+                     turntable_frames=4, queue_size=4)
     port = free_port()
     serve(demo, port=port, block=False, quiet=True)
     yield f"http://127.0.0.1:{port}/", demo, calls
@@ -107,7 +115,7 @@ def test_in_a_real_browser(server, tmp_path):
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.on("request", lambda r: requests.append(r.url))
-            page.on("response", lambda r: glb_status.append(r.status) if r.url.endswith("/viewer.glb") else None)
+            page.on("response", lambda r: glb_status.append(r.status) if r.url.endswith("/mesh.glb") else None)
             page.goto(url)
 
             # 1. Upload: the prepared cut-out appears
@@ -132,6 +140,9 @@ def test_in_a_real_browser(server, tmp_path):
 
             # 4. A long job shows its progress and Stop ends it within a step or two
             page.get_by_text("Advanced").first.click()
+            page.locator("#nvs-quality").get_by_label("fast").check()  # a quality preset sets the controls
+            expect(page.locator("#nvs-steps input[type=number]")).to_have_value("15", timeout=15_000)
+            expect(page.locator("#nvs-solver input")).to_have_value("dpm++")
             _set_number(page, "nvs-steps", 200)
             calls.delay = 0.05
             start = len(calls.calls)
@@ -145,7 +156,7 @@ def test_in_a_real_browser(server, tmp_path):
             finally:
                 calls.delay = 0.0
             assert len(calls.calls) - stopped_at <= 1, "the job kept running after Stop"
-            assert stopped_at - start < 150, f"Stop came after {stopped_at - start} U-Net calls of 199"
+            assert stopped_at - start < 150, f"Stop came after {stopped_at - start} U-Net calls of 200"
 
             # 5. The 3D tab: the viewer fetches the GLB and draws it; files and turntable are offered
             page.get_by_role("tab", name="3D").click()
@@ -196,6 +207,28 @@ def test_two_jobs_at_once_through_gradio_client(server):
     threads = [t for t, _ in calls.calls[start:]]
     assert threads and len(threads) % 2 == 0  # the same steps in both jobs
     assert sum(a != b for a, b in zip(threads, threads[1:])) <= 1, "the two jobs ran on the model at once"
+
+
+def test_every_route_through_the_api(server):
+    """``reconstruct`` with each listed route: a GLB, the downloads and the turntable; a route's
+    preset list follows the route."""
+    from gradio_client import Client, handle_file
+
+    from zero123.app import ROUTES
+
+    url, _, _ = server
+    client = Client(url, verbose=False)
+    for route in ROUTES:
+        glb, files, video, views = client.predict(handle_file(str(EXAMPLE_IMAGE)), route.name, "tiny", 20, 2, 0,
+                                                  api_name="/reconstruct")
+        assert Path(glb).name == "mesh.glb" and Path(glb).stat().st_size > 1000, route.name
+        assert sorted(Path(f).name for f in files) == ["mesh.glb", "mesh.mtl", "mesh.obj", "mesh_texture.png"]
+        assert Path(video).suffix == ".mp4" and Path(video).is_file()
+        assert (views is not None) == (route.name == "views")  # only the fast route generates views
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match="not in the list of choices"):  # gradio checks the route list
+        client.predict(handle_file(str(EXAMPLE_IMAGE)), "nope", "tiny", api_name="/reconstruct")
 
 
 def test_bad_upload_through_the_api_is_a_clear_error(server, tmp_path):
@@ -290,23 +323,6 @@ def test_cli_app_without_gradio_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "gradio", None)
     r = CliRunner().invoke(app, ["app"])
     assert r.exit_code == 2 and "pip install 'zero123[app]'" in r.stderr, r.output
-
-
-def test_viewer_copy_of_the_mesh_is_upright(tmp_path):
-    """The viewer's GLB is the mesh turned z-up -> y-up (glTF's up); the download keeps the z-up frame."""
-    import trimesh
-
-    from zero123.app.ui import upright_glb
-    from zero123.threed.export import write_glb
-    from zero123.threed.texture import TexturedMesh
-
-    tall = np.array([[0, 0, 0], [0.1, 0, 0], [0, 0.1, 0], [0, 0, 1.0]], np.float32)  # tall along z
-    faces = np.array([[0, 2, 1], [0, 1, 3], [0, 3, 2], [1, 2, 3]], np.int32)
-    mesh = TexturedMesh(tall, faces, np.zeros((4, 2), np.float32), np.full((4, 4, 3), 200, np.uint8),
-                        np.ones((4, 3), np.float32), np.arange(4), 1.0)
-    kept = trimesh.load(write_glb(mesh, tmp_path / "mesh.glb"), force="mesh")
-    viewer = trimesh.load(upright_glb(mesh, tmp_path / "viewer.glb"), force="mesh")
-    assert np.ptp(kept.vertices, axis=0).argmax() == 2 and np.ptp(viewer.vertices, axis=0).argmax() == 1
 
 
 @pytest.mark.parametrize("embedding,shown", [("relative_radius", False), ("cond_polar", True)])

@@ -13,7 +13,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,28 +33,53 @@ class Route:
     Attributes:
         name: the stable name (the ``route`` argument of the ``reconstruct`` API).
         label: what the page shows.
-        run: ``run(pipe, prepared, *, elevation_deg, chain, sampling, seed, device, progress)`` ->
+        run: ``run(pipe, prepared, *, elevation_deg, preset, sampling, seed, device, progress)`` ->
             :class:`zero123.threed.reconstruct.Reconstruction`, where ``prepared`` is a
-            :class:`zero123.nvs.PreparedInput`, ``chain`` a ``ReconstructSettings`` preset and
-            ``sampling`` the :class:`zero123.nvs.SamplingSettings` of the generated views.
+            :class:`zero123.nvs.PreparedInput`, ``preset`` one of :attr:`presets`' settings and
+            ``sampling`` the :class:`zero123.nvs.SamplingSettings` of generated views.
+        presets: ``presets()`` -> the route's named settings (the first is the default).
     """
 
     name: str
     label: str
     run: Callable[..., object]
+    presets: Callable[[], Mapping[str, object]]
 
 
-def _views_route(pipe, prepared, *, elevation_deg: float, chain, sampling, seed: int, device, progress: StageProgress):
+def _views_route(pipe, prepared, *, elevation_deg: float, preset, sampling, seed: int, device, progress: StageProgress):
     from ..threed.reconstruct import ImageRouteSettings, reconstruct_from_image
 
-    settings = ImageRouteSettings(sampling=sampling, reconstruct=chain)
+    settings = ImageRouteSettings(sampling=sampling, reconstruct=preset)
     return reconstruct_from_image(pipe, prepared, elevation_deg=elevation_deg, settings=settings, seed=seed,
                                   device=device, progress=progress)
 
 
+def _views_presets():
+    from ..threed.reconstruct import PRESETS
+
+    return PRESETS
+
+
+def _sds_route(pipe, prepared, *, elevation_deg: float, preset, sampling, seed: int, device, progress: StageProgress):
+    import dataclasses
+
+    from ..threed.sds import reconstruct_sds
+
+    settings = dataclasses.replace(preset, guidance=dataclasses.replace(preset.guidance, guidance_scale=sampling.guidance))
+    return reconstruct_sds(pipe, prepared, elevation_deg=elevation_deg, settings=settings, init="hull", seed=seed,
+                           device=device, progress=progress)
+
+
+def _sds_presets():
+    from ..threed.sds import SDS_PRESETS
+
+    return SDS_PRESETS
+
+
 #: The routes the 3D tab lists, in order (the first is the default). A new route is one more entry.
 ROUTES: tuple[Route, ...] = (
-    Route("views", "Generated views → field (fast)", _views_route),
+    Route("views", "Generated views → field (fast)", _views_route, _views_presets),
+    Route("sds", "Score distillation (slower, no generated views)", _sds_route, _sds_presets),
 )
 
 

@@ -37,13 +37,14 @@ from ..assets import EXAMPLE_IMAGE
 from . import cameras as C
 from .jobs import ROUTES, JobCancelled, JobFolders, ModelRunner, Route, get_route
 
-#: The advanced sampling controls: (SamplingSettings field, label, kind, keyword arguments). The
-#: novel-views handler builds ``SamplingSettings(**{field: value})`` from them, so a new sampler
-#: setting (a solver choice) is one more entry here and one more handler argument.
+#: The advanced sampling controls, in the novel-views handler's argument order: (SamplingSettings
+#: field, label, kind, keyword arguments). The handler builds ``SamplingSettings(**{field: value})``
+#: from them, so a new sampler setting is one more entry here and one more handler argument.
 SAMPLING_CONTROLS: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
     ("steps", "Steps", "slider", dict(minimum=2, maximum=200, step=1)),
     ("guidance", "Guidance scale", "slider", dict(minimum=1.0, maximum=10.0, step=0.1)),
-    ("eta", "DDIM eta", "slider", dict(minimum=0.0, maximum=1.0, step=0.05)),
+    ("eta", "DDIM eta (ddim only)", "slider", dict(minimum=0.0, maximum=1.0, step=0.05)),
+    ("solver", "Solver", "dropdown", {}),
 )
 MAX_SAMPLES = 8
 CSS = "#zero123-camera-plot img { object-fit: contain; }"
@@ -87,22 +88,10 @@ def _image_component(**kwargs):
     return component
 
 
-def upright_glb(textured, path):
-    """The viewer's copy of a mesh: the files keep the cameras' z-up frame, glTF viewers show +Y
-    up, so the copy is turned -90 degrees about X (z-up -> y-up) and written with the library's
-    :func:`zero123.threed.export.write_glb`. Returns the path."""
-    import numpy as np
-
-    from ..threed.export import write_glb
-
-    z_up_to_y_up = np.array([[1, 0, 0], [0, 0, 1], [0, -1, 0]], dtype=np.float32)  # (x, y, z) -> (x, z, -y)
-    return write_glb(dataclasses.replace(textured, vertices=textured.vertices @ z_up_to_y_up.T), path)
-
-
 def build_app(
     pipe,
     *,
-    reconstruct_presets: Mapping[str, Any] | None = None,
+    route_presets: Mapping[str, Mapping[str, Any]] | None = None,
     routes: tuple[Route, ...] = ROUTES,
     default_steps: int = 50,
     turntable_frames: int = 36,
@@ -115,8 +104,9 @@ def build_app(
 
     Args:
         pipe: the pipeline every job runs on (one job at a time).
-        reconstruct_presets: name -> ``zero123.threed.reconstruct.ReconstructSettings`` of the 3D
-            tab (default: the library's ``PRESETS``, fast and quality); the first is the default.
+        route_presets: route name -> {preset name -> that route's settings} for the 3D tab
+            (default: each route's own ``presets()``, fast and quality); a route's first preset is
+            its default.
         routes: the 3D routes listed (default :data:`zero123.app.jobs.ROUTES`).
         default_steps: the steps sliders' start value.
         turntable_frames: frames of the 3D tab's turntable video.
@@ -134,13 +124,17 @@ def build_app(
     import numpy as np
 
     from ..nvs import Preprocessing, SamplingSettings, generate_views, prepare_input
-    from ..threed.reconstruct import DEFAULT_INPUT_ELEVATION, PRESETS
+    from ..nvs import QUALITY_PRESETS
+    from ..schedule import SOLVERS
+    from ..threed.reconstruct import DEFAULT_INPUT_ELEVATION
 
     if not routes:
         raise ValueError("routes must list at least one 3D route")
-    presets = dict(reconstruct_presets if reconstruct_presets is not None else PRESETS)
-    if not presets:
-        raise ValueError("reconstruct_presets must name at least one preset")
+    route_presets = dict(route_presets or {})
+    presets_of = {r.name: dict(route_presets.get(r.name) or r.presets()) for r in routes}
+    if not all(presets_of.values()):
+        raise ValueError(f"every route needs at least one preset, got {presets_of}")
+    first_preset = {name: next(iter(p)) for name, p in presets_of.items()}
     runner = ModelRunner()
     folders = JobFolders(max_age_s=delete_cache[1])
     cond_polar = getattr(pipe, "camera_embedding", "original") == "cond_polar"
@@ -177,7 +171,8 @@ def build_app(
         return C.preset_camera(name)
 
     def novel_views(image, azimuth, elevation, radius, input_elevation=0.0, samples=1, seed=0, steps=default_steps,
-                    guidance=defaults["guidance"], eta=defaults["eta"], preprocess=True, object_size=200 / 256,
+                    guidance=defaults["guidance"], eta=defaults["eta"], solver=defaults["solver"], preprocess=True,
+                    object_size=200 / 256,
                     request: gr.Request = None, progress=gr.Progress()):
         """Generate ``samples`` views of ``image`` from one camera change (view i seeded seed + i).
         Returns the gallery ``[(image, label)]`` and the model input."""
@@ -186,7 +181,8 @@ def build_app(
             samples = int(samples)
             if not 1 <= samples <= MAX_SAMPLES:
                 raise ValueError(f"samples must be in [1, {MAX_SAMPLES}], got {samples}")
-            settings = SamplingSettings(**dict(zip([c[0] for c in SAMPLING_CONTROLS], (int(steps), float(guidance), float(eta)))))
+            values = (int(steps), float(guidance), float(eta), str(solver))
+            settings = SamplingSettings(**dict(zip([c[0] for c in SAMPLING_CONTROLS], values)))
         except ValueError as e:
             raise _user_error(e) from None
         prepared = prepared_of(image, preprocess, object_size)
@@ -206,7 +202,7 @@ def build_app(
         gallery = [(v.image, f"{v.label}, seed {v.seed}") for v in result.views]
         return gallery, result.model_input
 
-    def reconstruct(image, route=routes[0].name, preset=next(iter(presets)), elevation=DEFAULT_INPUT_ELEVATION,
+    def reconstruct(image, route=routes[0].name, preset=first_preset[routes[0].name], elevation=DEFAULT_INPUT_ELEVATION,
                     steps=default_steps, seed=0, preprocess=True, request: gr.Request = None, progress=gr.Progress()):
         """A textured mesh of ``image``: returns the GLB (viewer), the files (GLB, OBJ + MTL + texture),
         the turntable video and the generated views."""
@@ -214,8 +210,9 @@ def build_app(
 
         try:
             chosen = get_route(route, routes)
+            presets = presets_of[chosen.name]
             if preset not in presets:
-                raise ValueError(f"preset must be one of {list(presets)}, got {preset!r}")
+                raise ValueError(f"preset must be one of {list(presets)} for route {chosen.name!r}, got {preset!r}")
             sampling = SamplingSettings(steps=int(steps), guidance=defaults["guidance"], eta=defaults["eta"])
         except ValueError as e:
             raise _user_error(e) from None
@@ -227,7 +224,7 @@ def build_app(
                 progress((done, total), desc=stage)
 
             try:
-                rec = chosen.run(pipe, prepared, elevation_deg=float(elevation), chain=presets[preset], sampling=sampling,
+                rec = chosen.run(pipe, prepared, elevation_deg=float(elevation), preset=presets[preset], sampling=sampling,
                                  seed=int(seed), device=device, progress=on_stage)
                 progress(0.99, desc="writing the files and the turntable")
                 out = folders.new()
@@ -238,7 +235,8 @@ def build_app(
             except ValueError as e:
                 raise _user_error(e) from None
         downloads = [str(p) for p in (files.glb, files.obj, files.mtl, files.texture)]
-        return str(upright_glb(rec.textured, out / "viewer.glb")), downloads, str(files.turntable), str(out / "views.png")
+        views = out / "views.png"  # the generated views, for the routes that make them
+        return str(files.glb), downloads, str(files.turntable), str(views) if views.is_file() else None
 
     def stop(request: gr.Request = None):
         runner.stop(request.session_hash)
@@ -275,7 +273,11 @@ def build_app(
                 with gr.Column(scale=1):
                     samples = gr.Slider(1, MAX_SAMPLES, value=2, step=1, label="Samples", elem_id="nvs-samples")
                     with gr.Accordion("Advanced", open=False):
+                        quality = gr.Radio(list(QUALITY_PRESETS), value=None, label="Quality preset (sets the controls below)",
+                                           elem_id="nvs-quality")
                         sampling = {name: gr.Slider(label=label, value=defaults[name], elem_id=f"nvs-{name}", **kw)
+                                    if kind == "slider" else gr.Dropdown(list(SOLVERS), value=defaults[name], label=label,
+                                                                         elem_id=f"nvs-{name}")
                                     for name, label, kind, kw in SAMPLING_CONTROLS}
                         seed = gr.Number(0, precision=0, label="Seed (view i uses seed + i)", elem_id="nvs-seed")
                     with gr.Row():
@@ -291,7 +293,8 @@ def build_app(
                     gr.Examples([[str(EXAMPLE_IMAGE)]], inputs=[image3d], label="Examples", elem_id="rec-examples")
                     route = gr.Dropdown([(r.label, r.name) for r in routes], value=routes[0].name, label="Route",
                                         elem_id="rec-route")
-                    preset3d = gr.Radio(list(presets), value=next(iter(presets)), label="Preset", elem_id="rec-preset")
+                    preset3d = gr.Radio(list(presets_of[routes[0].name]), value=first_preset[routes[0].name], label="Preset",
+                                        elem_id="rec-preset")
                     elevation3d = gr.Slider(-30, 55, value=DEFAULT_INPUT_ELEVATION, step=1,
                                             label="Photo's elevation (deg above the object's equator)", elem_id="rec-elevation")
                     with gr.Accordion("Advanced", open=False):
@@ -318,6 +321,10 @@ def build_app(
         for trigger in (image.change, preprocess.change, object_size.release):
             trigger(preview, [image, preprocess, object_size], prepared, api_name=False, concurrency_limit=None,
                     show_progress="minimal")
+        quality.change(lambda q: [getattr(QUALITY_PRESETS[q], name) for name in sampling] if q else [gr.skip()] * len(sampling),
+                       quality, list(sampling.values()), api_name=False, **free)
+        route.change(lambda r: gr.Radio(choices=list(presets_of[r]), value=first_preset[r]), route, preset3d,
+                     api_name=False, **free)
         nvs_event = run.click(novel_views, [image, *cams, samples, seed, *sampling.values(), preprocess, object_size],
                               [gallery, prepared], api_name="novel_views", concurrency_limit=1, concurrency_id="model")
         stop_nvs.click(stop, None, None, cancels=[nvs_event], api_name=False, queue=False)
