@@ -218,9 +218,10 @@ def test_every_route_through_the_api(server):
 
     url, _, _ = server
     client = Client(url, verbose=False)
-    for route in ROUTES:
-        glb, files, video, views = client.predict(handle_file(str(EXAMPLE_IMAGE)), route.name, "tiny", 20, 2, 0,
-                                                  api_name="/reconstruct")
+    for route, estimate in zip(ROUTES, (False, True)):
+        glb, files, video, views, summary = client.predict(handle_file(str(EXAMPLE_IMAGE)), route.name, "tiny", 20, 2, 0,
+                                                           True, estimate, api_name="/reconstruct")
+        assert route.label in summary and ("(given)" in summary) != estimate, summary
         assert Path(glb).name == "mesh.glb" and Path(glb).stat().st_size > 1000, route.name
         assert sorted(Path(f).name for f in files) == ["mesh.glb", "mesh.mtl", "mesh.obj", "mesh_texture.png"]
         assert Path(video).suffix == ".mp4" and Path(video).is_file()

@@ -203,9 +203,12 @@ def build_app(
         return gallery, result.model_input
 
     def reconstruct(image, route=routes[0].name, preset=first_preset[routes[0].name], elevation=DEFAULT_INPUT_ELEVATION,
-                    steps=default_steps, seed=0, preprocess=True, request: gr.Request = None, progress=gr.Progress()):
+                    steps=default_steps, seed=0, preprocess=True, estimate_elevation=False, request: gr.Request = None,
+                    progress=gr.Progress()):
         """A textured mesh of ``image``: returns the GLB (viewer), the files (GLB, OBJ + MTL + texture),
-        the turntable video and the generated views."""
+        the turntable video, the generated views (None for routes without) and a summary line.
+        ``estimate_elevation``: the photo's elevation estimated with the model
+        (:func:`zero123.threed.elevation.estimate_elevation`) instead of ``elevation``."""
         from ..threed.export import write_reconstruction
 
         try:
@@ -224,19 +227,30 @@ def build_app(
                 progress((done, total), desc=stage)
 
             try:
+                how = "given"
+                if estimate_elevation:
+                    from ..threed.elevation import ElevationSettings
+                    from ..threed.elevation import estimate_elevation as estimate
+
+                    found = estimate(pipe, prepared, ElevationSettings(sampling=dataclasses.replace(sampling, steps=min(sampling.steps, 20))),
+                                     seed=int(seed), progress=lambda done, total: on_stage("elevation", done, total))
+                    elevation, how = found.elevation_deg, "estimated" if found.method != "fallback" else "no signal: the fallback"
                 rec = chosen.run(pipe, prepared, elevation_deg=float(elevation), preset=presets[preset], sampling=sampling,
                                  seed=int(seed), device=device, progress=on_stage)
                 progress(0.99, desc="writing the files and the turntable")
                 out = folders.new()
                 files = write_reconstruction(rec, out, turntable="mp4", frames=turntable_frames,
-                                             report_extra={"route_name": chosen.name, "preset": preset})
+                                             report_extra={"route_name": chosen.name, "preset": preset,
+                                                           "elevation_source": how})
             except JobCancelled:
                 raise gr.Error("Stopped.", print_exception=False) from None
             except ValueError as e:
                 raise _user_error(e) from None
         downloads = [str(p) for p in (files.glb, files.obj, files.mtl, files.texture)]
         views = out / "views.png"  # the generated views, for the routes that make them
-        return str(files.glb), downloads, str(files.turntable), str(views) if views.is_file() else None
+        summary = (f"**{chosen.label}**, preset {preset}: elevation {float(elevation):.1f} deg ({how}), "
+                   f"{rec.mesh.num_faces} faces, {rec.timings.get('total', 0.0):.0f} s")
+        return str(files.glb), downloads, str(files.turntable), str(views) if views.is_file() else None, summary
 
     def stop(request: gr.Request = None):
         runner.stop(request.session_hash)
@@ -302,10 +316,13 @@ def build_app(
                                             elem_id="rec-steps")
                         seed3d = gr.Number(0, precision=0, label="Seed", elem_id="rec-seed")
                         preprocess3d = gr.Checkbox(True, label="Remove background and recentre", elem_id="rec-preprocess")
+                        estimate3d = gr.Checkbox(False, label="Estimate the photo's elevation with the model (slower)",
+                                                 elem_id="rec-estimate-elevation")
                     with gr.Row():
                         run3d = gr.Button("Reconstruct", variant="primary", elem_id="rec-run")
                         stop3d = gr.Button("Stop", variant="stop", elem_id="rec-stop")
                 with gr.Column(scale=2):
+                    summary3d = gr.Markdown(elem_id="rec-summary")
                     model3d = gr.Model3D(label="Textured mesh (GLB)", elem_id="rec-model", height=420, clear_color=(1, 1, 1, 1))
                     with gr.Row():
                         files3d = gr.File(label="Downloads (GLB, OBJ + MTL + texture)", file_count="multiple", elem_id="rec-files")
@@ -328,8 +345,8 @@ def build_app(
         nvs_event = run.click(novel_views, [image, *cams, samples, seed, *sampling.values(), preprocess, object_size],
                               [gallery, prepared], api_name="novel_views", concurrency_limit=1, concurrency_id="model")
         stop_nvs.click(stop, None, None, cancels=[nvs_event], api_name=False, queue=False)
-        rec_event = run3d.click(reconstruct, [image3d, route, preset3d, elevation3d, steps3d, seed3d, preprocess3d],
-                                [model3d, files3d, video3d, views3d], api_name="reconstruct", concurrency_limit=1,
+        rec_event = run3d.click(reconstruct, [image3d, route, preset3d, elevation3d, steps3d, seed3d, preprocess3d, estimate3d],
+                                [model3d, files3d, video3d, views3d, summary3d], api_name="reconstruct", concurrency_limit=1,
                                 concurrency_id="model")
         stop3d.click(stop, None, None, cancels=[rec_event], api_name=False, queue=False)
     demo.queue(max_size=queue_size, default_concurrency_limit=1)
