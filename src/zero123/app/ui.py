@@ -121,10 +121,8 @@ def build_app(
         Event API names: ``novel_views`` and ``reconstruct``.
     """
     import gradio as gr
-    import numpy as np
 
-    from ..nvs import Preprocessing, SamplingSettings, generate_views, prepare_input
-    from ..nvs import QUALITY_PRESETS
+    from ..nvs import QUALITY_PRESETS, Preprocessing, SamplingSettings, generate_views, prepare_input
     from ..schedule import SOLVERS
     from ..threed.reconstruct import DEFAULT_INPUT_ELEVATION
 
@@ -253,7 +251,7 @@ def build_app(
         return str(files.glb), downloads, str(files.turntable), str(views) if views.is_file() else None, summary
 
     def stop(request: gr.Request = None):
-        runner.stop(request.session_hash)
+        runner.stop(getattr(request, "session_hash", None))
 
     # ------------------------------------------------------------------ the page
     free = dict(queue=False, show_progress="hidden")  # cheap events never wait behind a model job
