@@ -146,6 +146,25 @@ def test_oracle_gradient_is_a_pull_towards_the_ground_truth_view(oracle_scene):
     torch.testing.assert_close(gt, torch.from_numpy(direct).permute(0, 3, 1, 2) * 2 - 1, rtol=0, atol=2e-2)
 
 
+def test_regularisers_run_and_normal_smoothness_measures_roughness(oracle_scene):
+    from zero123.threed.sds import normal_smoothness
+
+    flat = torch.zeros(1, 8, 8, 3)
+    flat[..., 2] = 1
+    full = torch.ones(1, 8, 8)
+    assert float(normal_smoothness(flat, full)) == 0.0
+    rough = F.normalize(torch.randn(1, 8, 8, 3, generator=torch.Generator().manual_seed(0)), dim=-1)
+    assert float(normal_smoothness(rough, full)) > 0.5 and float(normal_smoothness(rough, torch.zeros(1, 8, 8))) == 0.0
+    # every regulariser on, a few steps of the loop: finite, logged, the render size schedule followed
+    mesh, renderer, w2c, reference = oracle_scene
+    guidance = PixelGuidance(OraclePipe(mesh, renderer, w2c), torch.zeros(1, 3, SIZE, SIZE), w2c)
+    s = dataclasses.replace(ORACLE_SETTINGS, steps=6, warmup_steps=2, normal_smoothness_weight=1.0, entropy_weight=0.1,
+                            sparsity_weight=0.1, sds_batch=2, render_sizes=(16, 24), render_size_at=(0.5,))
+    fit = fit_sds(reference, guidance, ELEVATION, s, log_every=1)
+    assert [h.render_size for h in fit.history] == [0, 0, 16, 24, 24, 24]
+    assert all(math.isfinite(h.loss) for h in fit.history)
+
+
 def test_random_cameras_stay_around_the_input_elevation():
     s = SDSSettings(elevation_range=(-10.0, 30.0), elevation_limits=(-30.0, 45.0))
     cams = random_cameras(200, 20.0, s, torch.Generator().manual_seed(0))
