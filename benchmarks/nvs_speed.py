@@ -1,15 +1,23 @@
-"""Novel-view speed: our batched pipeline vs a naive per-view, per-branch loop (one process).
+"""Novel-view speed, side by side in one process: a naive loop, today's default (the "original"
+quality preset) and the "fast" preset.
 
-The naive loop is how the diffusers community pipeline and the original demo work: every step,
-for every view and every guidance branch, re-encode the input image (CLIP + VAE) and call the
-U-Net with batch 1. Ours encodes once per call and sends all views x both branches through the
-U-Net in one batched call per step.
+* naive: how the diffusers community pipeline and the original demo work: every step, for every
+  view and every guidance branch, re-encode the input image (CLIP + VAE) and call the U-Net with
+  batch 1 (DDIM, 50 steps);
+* original: :class:`zero123.Zero123Pipeline` with ``zero123.nvs.QUALITY_PRESETS["original"]``
+  (image encoded once per call, all views x both branches in one batched U-Net call per step;
+  DDIM, 50 steps = 49 on the original grid), the Python API's default;
+* fast: the same pipeline with ``QUALITY_PRESETS["fast"]`` (fewer steps of a multistep solver),
+  the CLI's default.
 
-    python benchmarks/nvs_speed.py                 # full-size architecture, random weights, CPU
-    python benchmarks/nvs_speed.py --preset tiny --steps 2   # smoke test
+Full-size architecture (random weights, 860M-parameter U-Net, 256 px): a full 50-step view takes
+minutes on a 2-core CPU, so each way is timed for ``--steps`` denoising steps (``--naive-steps``
+for the naive loop) plus one image encoding and one decoding, and the seconds per view are
+EXTRAPOLATED: ``encode + steps x (seconds per step) + decode``; peak RSS is measured. The bundled
+model (64 px) is then run end to end with every step, decoding included.
 
-Prints a markdown table: seconds per denoising step (encoding included, decoding excluded) and
-peak RSS for 1 and 4 views; then the small preset end to end (50 steps, decode included) per view.
+    nice -n 19 python benchmarks/nvs_speed.py                      # full size + bundled
+    python benchmarks/nvs_speed.py --preset tiny --steps 2 --bundled-views 1   # smoke test
 """
 
 from __future__ import annotations
@@ -71,18 +79,22 @@ def naive_denoise(pipe, image, poses, steps, guidance, generator):
     return torch.cat(latents)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", default="full")
-    parser.add_argument("--steps", type=int, default=2)
-    parser.add_argument("--views", default="1,4")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--small-steps", type=int, default=50)
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+def _cams(n):
+    from zero123.camera import RelativeCamera
 
-    from zero123.camera import RelativeCamera, embed_cameras
-    from zero123.models.factory import PRESETS, build_components
+    return [RelativeCamera.from_degrees(azimuth=360.0 * (i + 1) / (n + 1), elevation=10.0) for i in range(n)]
+
+
+def _preset_call(pipe, image, cams, settings, steps=None, output_type="pil"):
+    return pipe(image, cameras=cams, num_inference_steps=steps or settings.steps, guidance_scale=settings.guidance,
+                eta=settings.eta, solver=settings.solver, generator=[torch.Generator().manual_seed(i) for i in range(len(cams))],
+                output_type=output_type)
+
+
+def full_size(args, presets) -> list[str]:
+    """Per-step costs on the full-size architecture; seconds per view extrapolated to each way's step count."""
+    from zero123.camera import embed_cameras
+    from zero123.models.factory import build_components
     from zero123.pipeline import Zero123Pipeline
 
     t0 = time.perf_counter()
@@ -92,47 +104,99 @@ def main() -> None:
     print(f"built {args.preset} ({n_unet:.0f}M-parameter U-Net, {pipe.image_size}px) in {time.perf_counter() - t0:.1f}s", flush=True)
     image = torch.rand(3, pipe.image_size, pipe.image_size)
     image_m11 = pipe.image_to_tensor(image)
-
-    rows = []
+    lines = [f"### {args.preset} architecture ({n_unet:.0f}M-parameter U-Net, {pipe.image_size} px), random weights, CPU fp32, "
+             f"{args.threads} threads; {args.steps} timed steps ({args.naive_steps} for naive), per-view seconds extrapolated",
+             "", "| views | way | solver, steps | s / step | encode + decode s | s / view (extrapolated) | peak RSS GiB |",
+             "|---:|---|---|---:|---:|---:|---:|"]
     for n in [int(v) for v in args.views.split(",")]:
-        cams = [RelativeCamera.from_degrees(azimuth=360.0 * i / n, elevation=10.0) for i in range(n)]
+        cams = _cams(n)
         poses = embed_cameras(cams)
-        # warm-up of each configuration (oneDNN primitives are built per batch shape on first use)
-        pipe(image, cameras=cams, num_inference_steps=1, timestep_spacing="diffusers", output_type="latent")
-        naive_denoise(pipe, image_m11, poses, 1, 3.0, torch.Generator().manual_seed(0))
+        # 1. encode and decode once (both ways pay them once per call; the naive loop re-encodes every step)
+        with torch.no_grad():
+            t = time.perf_counter()
+            pipe.encode_image(image_m11)
+            t_enc = time.perf_counter() - t
+            lat = torch.randn(n, 4, pipe.image_size // 8, pipe.image_size // 8)
+            t = time.perf_counter()
+            pipe.vae.decode(lat / pipe.vae.config.scaling_factor)
+            t_dec = time.perf_counter() - t
+        # 2. the naive loop: naive_steps steps (its step includes re-encoding)
         with PeakRSS() as rss:
             t = time.perf_counter()
-            pipe(image, cameras=cams, num_inference_steps=args.steps, timestep_spacing="diffusers",
-                 generator=torch.Generator().manual_seed(0), output_type="latent")
-            ours = (time.perf_counter() - t) / args.steps
-        ours_rss = rss.peak
+            naive_denoise(pipe, image_m11, poses, args.naive_steps, 3.0, torch.Generator().manual_seed(0))
+            naive = (time.perf_counter() - t) / args.naive_steps
+        rows = [("naive", "ddim, 50 (49 run)", naive, t_dec, 49 * naive + t_dec, rss.peak)]
+        # 3. the pipeline with each preset's solver (a step costs the same U-Net call; the solver's own work is small)
+        for name, s in presets.items():
+            with PeakRSS() as rss:
+                t = time.perf_counter()
+                _preset_call(pipe, image, cams, s, steps=args.steps + (1 if s.solver == "ddim" else 0), output_type="latent")
+                total = time.perf_counter() - t
+            per_step = (total - t_enc) / args.steps
+            run = s.steps - 1 if s.solver == "ddim" else s.steps
+            rows.append((name, f"{s.solver}, {s.steps}" + (f" ({run} run)" if run != s.steps else ""), per_step, t_enc + t_dec,
+                         t_enc + run * per_step + t_dec, rss.peak))
+        for way, solver, per_step, extra, total, peak in rows:
+            lines.append(f"| {n} | {way} | {solver} | {per_step:.2f} | {extra:.2f} | {total / n:.1f} | {peak:.2f} |")
+            print(f"  {n} view(s) {way}: {per_step:.2f} s/step, {total / n:.1f} s/view", flush=True)
+    del pipe
+    return lines
+
+
+def bundled(args, presets) -> list[str]:
+    """The bundled model end to end (every step, decoding included), per call and per view."""
+    from zero123.camera import embed_cameras
+    from zero123.loading import load_pipeline
+
+    pipe = load_pipeline("bundled", device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    image = torch.rand(3, pipe.image_size, pipe.image_size)
+    image_m11 = pipe.image_to_tensor(image)
+    lines = [f"### bundled model ({pipe.image_size} px, {pipe.prediction_type}) end to end, decode included, {args.threads} threads",
+             "", "| views | way | solver, steps | s / call | s / view | peak RSS GiB |", "|---:|---|---|---:|---:|---:|"]
+    for n in [int(v) for v in args.bundled_views.split(",")]:
+        cams = _cams(n)
+        poses = embed_cameras(cams)
+        _preset_call(pipe, image, cams, presets["original"], steps=3)  # warm-up
         with PeakRSS() as rss:
             t = time.perf_counter()
-            naive_denoise(pipe, image_m11, poses, args.steps, 3.0, torch.Generator().manual_seed(0))
-            naive = (time.perf_counter() - t) / args.steps
-        rows.append((n, ours, naive, ours_rss, rss.peak))
-        print(f"  {n} view(s): ours {ours:.2f} s/step, naive {naive:.2f} s/step", flush=True)
-
-    print(f"\n### {args.preset} architecture, random weights, CPU fp32, {args.threads} threads, {args.steps} steps per run\n")
-    print("| views | ours s/step | naive s/step | speed-up | ours peak RSS GiB | naive peak RSS GiB |")
-    print("|---:|---:|---:|---:|---:|---:|")
-    for n, ours, naive, r1, r2 in rows:
-        print(f"| {n} | {ours:.2f} | {naive:.2f} | {naive / ours:.2f}x | {r1:.2f} | {r2:.2f} |")
-
-    if "small" in PRESETS and args.small_steps > 0:
-        del pipe
-        small = Zero123Pipeline(**build_components("small", seed=0))
-        small.set_progress_bar_config(disable=True)
-        print(f"\n### small preset end to end ({small.image_size}px, {args.small_steps} steps, decode included)\n")
-        print("| views | s per call | s per view |")
-        print("|---:|---:|---:|")
-        for n in (1, 4):
-            cams = [RelativeCamera.from_degrees(azimuth=360.0 * i / n) for i in range(n)]
-            small(torch.rand(3, 64, 64), cameras=cams, num_inference_steps=2, output_type="pil")  # warm-up
-            t = time.perf_counter()
-            small(torch.rand(3, 64, 64), cameras=cams, num_inference_steps=args.small_steps, output_type="pil")
+            lat = naive_denoise(pipe, image_m11, poses, 50, 3.0, torch.Generator().manual_seed(0))
+            with torch.no_grad():
+                pipe.vae.decode(lat / pipe.vae.config.scaling_factor)
             dt = time.perf_counter() - t
-            print(f"| {n} | {dt:.2f} | {dt / n:.2f} |")
+        lines.append(f"| {n} | naive | ddim, 50 | {dt:.2f} | {dt / n:.2f} | {rss.peak:.2f} |")
+        for name, s in presets.items():
+            with PeakRSS() as rss:
+                t = time.perf_counter()
+                _preset_call(pipe, image, cams, s)
+                dt = time.perf_counter() - t
+            lines.append(f"| {n} | {name} | {s.solver}, {s.steps} | {dt:.2f} | {dt / n:.2f} | {rss.peak:.2f} |")
+        print(f"  bundled {n} view(s) done", flush=True)
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="full", help="model factory preset for the random-weights part ('none' to skip)")
+    parser.add_argument("--steps", type=int, default=2, help="timed pipeline steps on the random-weights model")
+    parser.add_argument("--naive-steps", type=int, default=1)
+    parser.add_argument("--views", default="1", help="view counts for the random-weights model")
+    parser.add_argument("--bundled-views", default="1,4", help="view counts for the bundled model ('' to skip)")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    from zero123.nvs import QUALITY_PRESETS
+
+    load0 = os.getloadavg()
+    out = []
+    if args.preset != "none":
+        out += full_size(args, QUALITY_PRESETS) + [""]
+    if args.bundled_views:
+        out += bundled(args, QUALITY_PRESETS)
+    load1 = os.getloadavg()
+    print(f"\n1-minute load average {load0[0]:.1f} at the start, {load1[0]:.1f} at the end "
+          f"(5-minute {load1[1]:.1f}); {os.cpu_count()} CPUs\n")
+    print("\n".join(out))
 
 
 if __name__ == "__main__":

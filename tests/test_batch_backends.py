@@ -68,7 +68,7 @@ def test_accelerate_two_processes_match_local(reference, tiny_model_dir, tmp_pat
            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
            "--main_process_port", str(_free_port()), "-m", "zero123.cli.__main__",
            "batch", str(manifest), "--out", str(out), "--backend", "accelerate", "--model", str(tiny_model_dir),
-           "--steps", str(STEPS), "--device", "cpu", "--threads", "1"]
+           "--steps", str(STEPS), "--quality", "original", "--device", "cpu", "--threads", "1"]
     env = {**os.environ, "PYTHONPATH": SRC, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert proc.returncode != 0  # the bad rows fail the job

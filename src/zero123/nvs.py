@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image
 
 from .camera import DEFAULT_INPUT_DISTANCE, RelativeCamera, check_cond_elevation
+from .schedule import check_solver
 
 #: Views per row in the contact sheet (the input image comes first).
 SHEET_COLUMNS = 6
@@ -31,21 +32,29 @@ SEGMENT_METHODS: tuple[str, ...] = ("auto", "alpha", "threshold", "grabcut", "re
 class SamplingSettings:
     """How each view is sampled (the original demo's DDIM by default; ``docs/conventions.md``, "Sampling").
 
+    Named presets: :data:`QUALITY_PRESETS` / :func:`sampling_preset` (``"original"`` = this
+    default, ``"fast"`` = fewer steps of a multistep solver at held-out quality within noise of it).
+
     Attributes:
-        steps: DDIM steps S (on the original grid S = 50 runs 49 steps); at least 2.
+        steps: solver steps S; for ``"ddim"`` on the original grid S = 50 runs 49 steps (2 to 500).
         guidance: classifier-free guidance scale (1.0 runs the conditional branch only).
-        eta: DDIM eta (1.0 = the original demo's stochastic sampler).
+        eta: DDIM eta (1.0 = the original demo's stochastic sampler); the other solvers ignore it.
         max_batch: largest U-Net batch per forward call (bounds memory), ``None`` = all at once.
+        solver: ``"ddim"`` (the original grid), ``"dpm++"``, ``"euler-a"`` or ``"unipc"``
+            (:func:`zero123.schedule.make_scheduler`).
     """
 
     steps: int = 50
     guidance: float = 3.0
     eta: float = 1.0
     max_batch: int | None = None
+    solver: str = "ddim"
 
     def __post_init__(self):
-        if isinstance(self.steps, bool) or not isinstance(self.steps, (int, np.integer)) or self.steps < 2:
-            raise ValueError(f"steps must be an integer >= 2, got {self.steps!r}")
+        check_solver(self.solver)
+        low, high = (2, 500) if self.solver == "ddim" else (2, 1000)
+        if isinstance(self.steps, bool) or not isinstance(self.steps, (int, np.integer)) or not low <= self.steps <= high:
+            raise ValueError(f"steps must be an integer from {low} to {high} for solver {self.solver!r}, got {self.steps!r}")
         for name in ("guidance", "eta"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
@@ -54,6 +63,37 @@ class SamplingSettings:
             raise ValueError(f"eta must be >= 0, got {self.eta}")
         if self.max_batch is not None and (isinstance(self.max_batch, bool) or not isinstance(self.max_batch, int) or self.max_batch < 1):
             raise ValueError(f"max_batch must be a positive integer or None, got {self.max_batch!r}")
+
+
+#: Sampler presets by quality name. ``"original"``: the original demo (DDIM on the original grid,
+#: 50 steps = 49, eta 1, guidance 3); ``"fast"``: the solver and step count chosen by the held-out
+#: quality-vs-steps measurement (docs/benchmarks.md, "Solvers: quality against steps").
+QUALITY_PRESETS: dict[str, SamplingSettings] = {
+    "original": SamplingSettings(),
+    "fast": SamplingSettings(solver="dpm++", steps=15),
+}
+QUALITIES: tuple[str, ...] = tuple(QUALITY_PRESETS)
+
+
+def sampling_preset(quality: str = "original", **overrides) -> SamplingSettings:
+    """The :data:`QUALITY_PRESETS` entry ``quality`` with ``overrides`` (``steps``, ``solver``,
+    ``guidance``, ``eta``, ``max_batch``) applied; overrides that are ``None`` are ignored, so a
+    command line can pass its unset options through.
+
+    >>> sampling_preset("fast", steps=20).steps
+    20
+    >>> sampling_preset("original", solver=None).solver
+    'ddim'
+    """
+    import dataclasses
+
+    if quality not in QUALITY_PRESETS:
+        raise ValueError(f"quality must be one of {', '.join(QUALITIES)}; got {quality!r}")
+    fields = {f.name for f in dataclasses.fields(SamplingSettings)}
+    unknown = sorted(set(overrides) - fields)
+    if unknown:
+        raise TypeError(f"sampling_preset got unknown settings {unknown}; known: {sorted(fields)}")
+    return dataclasses.replace(QUALITY_PRESETS[quality], **{k: v for k, v in overrides.items() if v is not None})
 
 
 @dataclass(frozen=True)
@@ -265,7 +305,7 @@ def generate_views(
     callback = None
     if on_step is not None:
         def callback(p, i, t, tensors):
-            on_step(i + 1, len(p.scheduler.timesteps))
+            on_step(i + 1, p.num_timesteps)
             return {}
 
     result = pipe(
@@ -277,6 +317,7 @@ def generate_views(
         generator=generators,
         cond_elevation=cond_elevation,
         max_batch=settings.max_batch,
+        solver=settings.solver,
         output_type="pil",
         callback_on_step_end=callback,
     )

@@ -9,7 +9,8 @@ Numerics follow the original Zero-1-to-3 release (docs/conventions.md, Condition
   U-Net input channels are ``[noisy latent (4), concat latent (4)]``.
 * Classifier-free guidance: the unconditional branch uses an all-zero token (zeros AFTER the
   projection) and an all-zero concat latent; ``eps = u + s * (c - u)``.
-* DDIM on the original timestep grid (:mod:`zero123.schedule`), eta 1.0 by default.
+* DDIM on the original timestep grid (:mod:`zero123.schedule`), eta 1.0 by default; ``solver=``
+  picks DPM-Solver++, Euler ancestral or UniPC instead (built from the scheduler's config).
 
 The image is encoded once per call; all views and both guidance branches go through the U-Net
 in one batched call per step (chunked by ``max_batch``).
@@ -32,7 +33,7 @@ from diffusers.utils import BaseOutput
 
 from .camera import RelativeCamera, check_cond_elevation, embed_cameras, parse_cameras
 from .models.cc_projection import CCProjection  # noqa: F401  (diffusers loads only imported modules)
-from .schedule import TIMESTEP_SPACINGS, TimestepSpacing, set_timesteps
+from .schedule import TIMESTEP_SPACINGS, Solver, TimestepSpacing, check_solver, make_scheduler, set_timesteps
 
 #: OpenAI CLIP normalisation (docs/conventions.md, Conditioning).
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -378,7 +379,8 @@ class Zero123Pipeline(DiffusionPipeline):
         callback_on_step_end: Callable[[Any, int, torch.Tensor, dict], dict] | None = None,
         cond_elevation: float | None = None,
         max_batch: int | None = None,
-        timestep_spacing: TimestepSpacing = "original",
+        timestep_spacing: TimestepSpacing | None = None,
+        solver: Solver = "ddim",
     ) -> Zero123PipelineOutput | tuple:
         """Generate the view of ``input_image`` from each target camera.
 
@@ -391,9 +393,10 @@ class Zero123Pipeline(DiffusionPipeline):
             num_inference_steps: S; with ``timestep_spacing="original"`` S = 50 runs 49 steps (docs/conventions.md, Sampling).
             guidance_scale: classifier-free guidance scale (3.0 as the original demo); 1.0 skips
                 the unconditional branch.
-            eta: DDIM eta (1.0 = the original demo's stochastic sampler).
+            eta: DDIM eta (1.0 = the original demo's stochastic sampler); only ``solver="ddim"`` uses it.
             generator: one generator, or one per output (``num_views * num_images_per_prompt``),
-                which makes each output independent of the others in the call.
+                which makes each output independent of the others in the call (the initial noise
+                and, for DDIM with eta > 0 and Euler ancestral, every step's noise).
             num_images_per_prompt: samples per target camera (outputs are view-major).
             latents: initial noise ``(N, 4, h, w)`` with N = views * num_images_per_prompt.
             output_type: ``"pil"``, ``"np"``, ``"pt"`` or ``"latent"``.
@@ -403,10 +406,24 @@ class Zero123Pipeline(DiffusionPipeline):
             cond_elevation: the input view's elevation in degrees (+ = above); required when
                 ``cc_projection.config.camera_embedding == "cond_polar"`` (Stable Zero123).
             max_batch: largest U-Net batch per forward call, to bound memory.
-            timestep_spacing: ``"original"`` (the release's grid) or ``"diffusers"`` (the scheduler's own).
+            timestep_spacing: ``"original"`` (the release's grid; the default for ``solver="ddim"``)
+                or ``"diffusers"`` (the scheduler's own; the only choice for the other solvers).
+            solver: ``"ddim"`` (``self.scheduler``, unchanged: the original demo's sampler), or
+                ``"dpm++"``, ``"euler-a"``, ``"unipc"``: a fresh scheduler from
+                :func:`zero123.schedule.make_scheduler` built from ``self.scheduler.config``, used
+                for this call only (``self.scheduler`` is left as it is).
         """
-        # 1. Check inputs
+        # 1. Check inputs; pick the scheduler
+        check_solver(solver)
+        if timestep_spacing is None:
+            timestep_spacing = "original" if solver == "ddim" else "diffusers"
         self.check_inputs(num_inference_steps, guidance_scale, eta, num_images_per_prompt, output_type, max_batch, timestep_spacing)
+        if solver != "ddim" and timestep_spacing != "diffusers":
+            raise ValueError(
+                f"timestep_spacing={timestep_spacing!r} is the DDIM grid; solver={solver!r} uses its own "
+                "spacing: leave timestep_spacing unset (or 'diffusers')"
+            )
+        scheduler = self.scheduler if solver == "ddim" else make_scheduler(solver, self.scheduler.config)
         if (camera_params is None) == (cameras is None):
             raise ValueError("give exactly one of camera_params (dicts) or cameras (RelativeCamera objects)")
         if cameras is not None:
@@ -440,7 +457,8 @@ class Zero123Pipeline(DiffusionPipeline):
         poses = poses_one.repeat_interleave(num_images_per_prompt, 0).to(device)  # (N, 4), view-major
 
         # 3. Timesteps
-        timesteps = set_timesteps(self.scheduler, num_inference_steps, timestep_spacing, device=device)
+        timesteps = set_timesteps(scheduler, num_inference_steps, timestep_spacing, device=device)
+        self._num_timesteps = len(timesteps)
 
         # 4. Initial latents
         h = w = self.image_size // self.vae_scale_factor
@@ -451,16 +469,16 @@ class Zero123Pipeline(DiffusionPipeline):
             if not isinstance(latents, torch.Tensor) or tuple(latents.shape) != shape:
                 raise ValueError(f"latents must be a tensor of shape {shape}, got {getattr(latents, 'shape', type(latents).__name__)}")
             latents = latents.to(device=device, dtype=torch.float32)
-        latents = latents * self.scheduler.init_noise_sigma
+        latents = latents * scheduler.init_noise_sigma
 
         # 5. Denoising loop (latents kept in float32; the U-Net runs in its own dtype)
-        step_kwargs = self._step_kwargs(eta)
+        step_kwargs = self._step_kwargs(scheduler, eta)
         with self.progress_bar(total=len(timesteps)) as bar:
             for i, t in enumerate(timesteps):
-                model_in = self.scheduler.scale_model_input(latents, t)
+                model_in = scheduler.scale_model_input(latents, t)
                 out = self.predict_model_output(model_in, t, cond, poses, guidance_scale, max_batch).float()
-                extra = self._step_extra(step_kwargs, eta, shape, generators, device)
-                latents = self.scheduler.step(out, t, latents, **extra, return_dict=False)[0]
+                extra = self._step_extra(scheduler, step_kwargs, eta, shape, generators, device)
+                latents = scheduler.step(out, t, latents, **extra, return_dict=False)[0]
                 if callback_on_step_end is not None:
                     out = callback_on_step_end(self, i, t, {"latents": latents}) or {}
                     latents = out.get("latents", latents)
@@ -482,22 +500,32 @@ class Zero123Pipeline(DiffusionPipeline):
             return (images,)
         return Zero123PipelineOutput(images=images)
 
-    def _step_kwargs(self, eta: float) -> dict:
-        params = set(inspect.signature(self.scheduler.step).parameters)
+    @property
+    def num_timesteps(self) -> int:
+        """Denoising steps the current (or last) call runs: what a step callback's total is."""
+        return getattr(self, "_num_timesteps", 0)
+
+    @staticmethod
+    def _step_kwargs(scheduler, eta: float) -> dict:
+        params = set(inspect.signature(scheduler.step).parameters)
         kwargs: dict[str, Any] = {}
         if "eta" in params:
             kwargs["eta"] = eta
-        if "variance_noise" in params:
+        # per-sample step noise where the scheduler uses it: DDIM (eta > 0), SDE-DPM-Solver
+        if "variance_noise" in params and ("eta" in params or str(scheduler.config.get("algorithm_type", "")).startswith("sde")):
             kwargs["variance_noise"] = None
         return kwargs
 
-    def _step_extra(self, step_kwargs: dict, eta: float, shape, generators, device) -> dict:
+    def _step_extra(self, scheduler, step_kwargs: dict, eta: float, shape, generators, device) -> dict:
         """Per-step scheduler kwargs: DDIM gets its eta noise drawn per sample with that sample's
-        generator; other schedulers get the first generator if they take one."""
+        generator; other schedulers that take a generator (Euler ancestral) get the list of
+        per-sample generators (diffusers' ``randn_tensor`` draws sample i from generator i), or
+        the one generator when the caller gave one."""
         extra = {k: v for k, v in step_kwargs.items() if k != "variance_noise"}
         if "variance_noise" in step_kwargs:
             if eta > 0:
                 extra["variance_noise"] = self._randn(shape, generators, device, torch.float32)
-        elif "generator" in inspect.signature(self.scheduler.step).parameters:
-            extra["generator"] = generators[0]
+        elif "generator" in inspect.signature(scheduler.step).parameters:
+            same = all(g is generators[0] for g in generators)
+            extra["generator"] = generators[0] if same else list(generators)
         return extra

@@ -113,3 +113,52 @@ def set_timesteps(
     scheduler.set_timesteps(int(num_inference_steps), device=device)
     scheduler.timesteps = torch.from_numpy(grid).to(device if device is not None else "cpu")
     return scheduler.timesteps
+
+
+# ---------------------------------------------------------------------------------- solvers
+Solver = Literal["ddim", "dpm++", "euler-a", "unipc"]
+#: Solvers the pipeline samples with (docs/conventions.md, "Sampling"). ``"ddim"`` is the pipeline's
+#: own scheduler (the original grid by default); the others are diffusers schedulers built from its config.
+SOLVERS: tuple[str, ...] = ("ddim", "dpm++", "euler-a", "unipc")
+#: Solvers that draw fresh noise at every step (each sample's from its own generator).
+STOCHASTIC_SOLVERS: tuple[str, ...] = ("euler-a",)
+
+
+def check_solver(solver) -> str:
+    """``solver`` if it is one of :data:`SOLVERS`, else a ``ValueError`` naming the choices.
+
+    >>> check_solver("dpm++")
+    'dpm++'
+    """
+    if not isinstance(solver, str) or solver not in SOLVERS:
+        raise ValueError(f"solver must be one of {', '.join(SOLVERS)}; got {solver!r}")
+    return solver
+
+
+def make_scheduler(solver: Solver, config):
+    """A fresh diffusers scheduler for ``solver`` built with ``from_config`` from ``config`` (the
+    pipeline's DDIM scheduler config: the beta schedule and ``prediction_type`` carry over, so
+    v-prediction models work).
+
+    * ``"ddim"``: ``DDIMScheduler`` as configured (use :func:`set_timesteps` for the original grid).
+    * ``"dpm++"``: ``DPMSolverMultistepScheduler``, ``algorithm_type="dpmsolver++"``, 2nd order,
+      deterministic (eta is not used).
+    * ``"euler-a"``: ``EulerAncestralDiscreteScheduler`` (ancestral: new noise every step).
+    * ``"unipc"``: ``UniPCMultistepScheduler`` (bh2, 2nd order), deterministic.
+
+    The three non-DDIM solvers use ``timestep_spacing="trailing"``: their first step starts at the
+    noisiest timestep (999) whatever the step count S, where ``"leading"`` (the DDIM config's) would
+    start at ``T - T // S + 1`` (901 for S = 10), skipping the noisiest tenth of the schedule.
+    """
+    from diffusers import DDIMScheduler, DPMSolverMultistepScheduler, EulerAncestralDiscreteScheduler, UniPCMultistepScheduler
+
+    check_solver(solver)
+    if solver == "ddim":
+        return DDIMScheduler.from_config(config)
+    if solver == "dpm++":
+        return DPMSolverMultistepScheduler.from_config(
+            config, algorithm_type="dpmsolver++", solver_order=2, timestep_spacing="trailing"
+        )
+    if solver == "euler-a":
+        return EulerAncestralDiscreteScheduler.from_config(config, timestep_spacing="trailing")
+    return UniPCMultistepScheduler.from_config(config, solver_type="bh2", solver_order=2, timestep_spacing="trailing")

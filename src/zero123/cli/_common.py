@@ -57,8 +57,14 @@ BackendOption = Annotated[str, typer.Option("--backend", help="Renderer: gl (mod
 MinPartsOption = Annotated[int, typer.Option("--min-parts", help="Procedural objects: fewest parts, body included (a test set should use its training set's).")]
 MaxPartsOption = Annotated[int, typer.Option("--max-parts", help="Procedural objects: most parts.")]
 TextureProbabilityOption = Annotated[float, typer.Option("--texture-probability", help="Procedural objects: chance a part is textured.")]
-# sampling group (nvs, eval nvs)
-StepsOption = Annotated[int, typer.Option("--steps", help="DDIM steps S (on the original grid S = 50 runs 49 steps).")]
+KindOption = Annotated[str, typer.Option("--kind", help="Procedural objects: 'primitives' (random assemblies of 2-8 primitives) or 'objects' (upright vases, bottles, cups, books, crates, cabinets, tables, chairs, mugs...).")]
+# sampling group (nvs, batch, reconstruct, eval nvs): --quality picks a preset, --steps/--solver override it
+#: ``--quality`` when not given: the preset the held-out quality-vs-steps table favours
+#: (docs/benchmarks.md, "Solvers: quality against steps"); the Python API's default stays "original".
+DEFAULT_QUALITY = "fast"
+QualityOption = Annotated[str, typer.Option("--quality", help="Sampler preset: fast (DPM-Solver++, 15 steps: held-out scores within noise of the original, about 3x fewer U-Net calls) or original (the original demo: DDIM, 50 steps on the original grid, eta 1). --steps and --solver override it.")]
+SolverOption = Annotated[Optional[str], typer.Option("--solver", help="Sampler: ddim (original grid), dpm++ (DPM-Solver++ 2M), euler-a (Euler ancestral) or unipc (default: the --quality preset's).")]
+StepsOption = Annotated[Optional[int], typer.Option("--steps", help="Solver steps S (default: the --quality preset's; DDIM on the original grid: S = 50 runs 49 steps).")]
 GuidanceOption = Annotated[float, typer.Option("--guidance", help="Classifier-free guidance scale (1.0 = conditional branch only).")]
 EtaOption = Annotated[float, typer.Option("--eta", help="DDIM eta (1.0 = the original demo's stochastic sampler).")]
 MaxBatchOption = Annotated[Optional[int], typer.Option("--max-batch", help="Largest U-Net batch per call (bounds memory).")]
@@ -153,6 +159,16 @@ def option_names(*names: str) -> Iterator[None]:
         if head.rstrip(":") in names:
             raise type(e)("--" + head.replace("_", "-") + message[len(head):]) from None
         raise
+
+
+def parse_sampling(quality: str, *, steps: int | None = None, solver: str | None = None, guidance: float | None = None,
+                   eta: float | None = None, max_batch: int | None = None):
+    """:func:`zero123.nvs.sampling_preset` for the sampling options, errors naming the option
+    (``--quality``, ``--steps``...). Options left unset (``None``) take the preset's value."""
+    from ..nvs import sampling_preset
+
+    with option_names("quality", "steps", "solver", "guidance", "eta", "max_batch"):
+        return sampling_preset(quality, steps=steps, solver=solver, guidance=guidance, eta=eta, max_batch=max_batch)
 
 
 # ---------------------------------------------------------------------- devices, outputs, progress

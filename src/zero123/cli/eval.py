@@ -9,18 +9,22 @@ from typing import Annotated, Optional
 import typer
 
 from ._common import (
+    DEFAULT_QUALITY,
     BackendOption,
     DeviceOption,
     DtypeOption,
     EtaOption,
     GuidanceOption,
     JsonOption,
+    KindOption,
     MaxBatchOption,
     MaxPartsOption,
     MinPartsOption,
     OutOption,
     ProgressOption,
     SeedOption,
+    QualityOption,
+    SolverOption,
     StepsOption,
     TextureProbabilityOption,
     ThreadsOption,
@@ -60,7 +64,9 @@ def nvs(
     resolution: Annotated[Optional[int], typer.Option("--resolution", help="Metric resolution in pixels (default: the protocol's).")] = None,
     lpips_backbone: Annotated[Optional[str], typer.Option("--lpips-backbone", help="vgg | alex | squeeze.")] = None,
     lpips: Annotated[bool, typer.Option("--lpips/--no-lpips", help="Compute LPIPS when the lpips package and weights exist.")] = True,
-    steps: StepsOption = 50,
+    quality: QualityOption = DEFAULT_QUALITY,
+    steps: StepsOption = None,
+    solver: SolverOption = None,
     guidance: GuidanceOption = 3.0,
     eta: EtaOption = 1.0,
     seed: Annotated[int, typer.Option("--seed", help="Sampling seed (the same for every object, so results do not depend on order or --limit).")] = 0,
@@ -76,12 +82,11 @@ def nvs(
     """Score novel views predicted by MODEL (and, always, the identity baseline) on local data."""
     from ..devices import dtype_name
     from ..eval import PipelinePredictor, ViewsFolder, evaluate, format_summary
-    from ..nvs import SamplingSettings
-    from ._common import check_output_dir, option_names, parse_device, parse_dtype
+    from ._common import check_output_dir, option_names, parse_device, parse_dtype, parse_sampling
 
     # 1. Check the options, the protocol, the output folder and the data before the model loads
-    with option_names("steps", "guidance", "eta", "max_batch", "limit"):
-        sampling = SamplingSettings(steps=steps, guidance=guidance, eta=eta, max_batch=max_batch)
+    sampling = parse_sampling(quality, steps=steps, solver=solver, guidance=guidance, eta=eta, max_batch=max_batch)
+    with option_names("limit"):
         if limit is not None and limit < 1:
             raise ValueError(f"limit must be >= 1, got {limit}")
     dev = parse_device(device)
@@ -97,10 +102,12 @@ def nvs(
 
         with option_names("model"):
             pipe = load_pipeline(model, device=dev, dtype=dt, trust_pickle=trust_pickle)
-        predictor = PipelinePredictor(pipe, sampling.steps, sampling.guidance, sampling.eta, sampling.max_batch, name="model")
+        predictor = PipelinePredictor(pipe, sampling.steps, sampling.guidance, sampling.eta, sampling.max_batch, name="model",
+                                      solver=sampling.solver)
 
     # 3. Evaluate (progress per object and per denoising step) and write the report
-    settings = dict(model=model, steps=steps, guidance=guidance, eta=eta, max_batch=max_batch, dtype=dtype_name(dt))
+    settings = dict(model=model, quality=quality, solver=sampling.solver, steps=sampling.steps, guidance=sampling.guidance,
+                    eta=sampling.eta, max_batch=max_batch, dtype=dtype_name(dt))
     report = evaluate(views, proto, predictor, out, seed=seed, limit=limit, lpips=lpips, device=str(dev),
                       settings=settings, save_images=save_images, progress=progress)
     typer.echo(format_summary(report))
@@ -121,6 +128,7 @@ def render_testset(
     min_parts: MinPartsOption = 3,
     max_parts: MaxPartsOption = 7,
     texture_probability: TextureProbabilityOption = 0.5,
+    kind: KindOption = "primitives",
     progress: ProgressOption = True,
     threads: ThreadsOption = None,
 ) -> None:
@@ -137,7 +145,8 @@ def render_testset(
     try:
         names = render_relative_testset(out, count, changes=changes, seed=seed, image_size=size, backend=backend,
                                         input_elevation=(min_elevation, max_elevation), progress=progress,
-                                        procedural=ProceduralConfig(min_parts, max_parts, texture_probability=texture_probability))
+                                        procedural=ProceduralConfig(min_parts, max_parts, texture_probability=texture_probability,
+                                                                    kind=kind))
     except RuntimeError as e:  # no working renderer backend here
         raise fail(str(e)) from None
     typer.echo(f"wrote {len(names)} objects to {out}; score with: zero123 eval nvs --data {out} --model M -o OUT")

@@ -10,6 +10,7 @@ import typer
 
 from ._common import (
     DEFAULT_MODEL,
+    DEFAULT_QUALITY,
     DeviceOption,
     DtypeOption,
     EtaOption,
@@ -18,6 +19,8 @@ from ._common import (
     MaxBatchOption,
     ModelOption,
     OutOption,
+    QualityOption,
+    SolverOption,
     StepsOption,
     ThreadsOption,
     TrustPickleOption,
@@ -37,7 +40,9 @@ def novel_views(
     output_dir: str | Path,
     *,
     model: str = DEFAULT_MODEL,
-    steps: int = 50,
+    quality: str = "original",
+    steps: int | None = None,
+    solver: str | None = None,
     guidance: float = 3.0,
     eta: float = 1.0,
     seed: int = 0,
@@ -51,16 +56,16 @@ def novel_views(
     progress: bool = True,
 ) -> dict[str, Any]:
     """Generate ``views`` of ``image`` with :func:`zero123.nvs.generate_views` and write them, the
-    model input, the cut-out and a contact sheet. Returns a dict of what was written (``--json``)."""
+    model input, the cut-out and a contact sheet. ``quality`` names a :data:`zero123.nvs.QUALITY_PRESETS`
+    entry; ``steps`` / ``solver`` override it when given. Returns a dict of what was written (``--json``)."""
     from ..devices import dtype_name
     from ..loading import load_pipeline
-    from ..nvs import Preprocessing, SamplingSettings, check_cameras, generate_views, prepare_input
-    from ._common import check_output_dir, option_names, parse_device, parse_dtype, progress_display
+    from ..nvs import Preprocessing, check_cameras, generate_views, prepare_input
+    from ._common import check_output_dir, option_names, parse_device, parse_dtype, parse_sampling, progress_display
 
     # 1. Check every argument, the output folder and the image before any heavy work
-    with option_names("steps", "guidance", "eta", "max_batch", "object_size", "segment", "azimuth",
-                      "elevation", "radius", "cond_elevation"):
-        settings = SamplingSettings(steps=steps, guidance=guidance, eta=eta, max_batch=max_batch)
+    settings = parse_sampling(quality, steps=steps, solver=solver, guidance=guidance, eta=eta, max_batch=max_batch)
+    with option_names("object_size", "segment", "azimuth", "elevation", "radius", "cond_elevation"):
         preprocessing = Preprocessing(segment=segment, object_size=object_size)
         check_cameras(views, cond_elevation=cond_elevation)
     dev = parse_device(device)
@@ -81,9 +86,11 @@ def novel_views(
         "image": str(image),
         "model": str(model),
         "preprocess": result.prepared.method,
-        "steps": steps,
-        "guidance": guidance,
-        "eta": eta,
+        "quality": quality,
+        "solver": settings.solver,
+        "steps": settings.steps,
+        "guidance": settings.guidance,
+        "eta": settings.eta,
         "device": str(dev),
         "dtype": dtype_name(dt),
         **written,
@@ -96,7 +103,9 @@ def nvs(
     elevation: Annotated[str, typer.Option(help="Elevation change(s) in degrees, + = camera moves up (-180 to 180; beyond +-90 passes over the pole).")] = "0",
     radius: Annotated[str, typer.Option(help="Distance ratio(s) target/input (1.0 = same distance).")] = "1.0",
     model: ModelOption = DEFAULT_MODEL,
-    steps: StepsOption = 50,
+    quality: QualityOption = DEFAULT_QUALITY,
+    steps: StepsOption = None,
+    solver: SolverOption = None,
     guidance: GuidanceOption = 3.0,
     eta: EtaOption = 1.0,
     seed: Annotated[int, typer.Option("--seed", help="Random seed; view i uses seed + i, so a view does not change when others are added after it.")] = 0,
@@ -122,7 +131,7 @@ def nvs(
         radius=parse_float_list(radius, "--radius"),
     )
     report = novel_views(
-        image, views, out, model=model, steps=steps, guidance=guidance, eta=eta, seed=seed, device=device,
+        image, views, out, model=model, quality=quality, steps=steps, solver=solver, guidance=guidance, eta=eta, seed=seed, device=device,
         dtype=dtype, segment="none" if no_preprocess else segment, object_size=object_size,
         cond_elevation=cond_elevation, max_batch=max_batch, trust_pickle=trust_pickle, progress=not as_json,
     )

@@ -10,6 +10,7 @@ import typer
 
 from ._common import (
     DEFAULT_MODEL,
+    DEFAULT_QUALITY,
     DeviceOption,
     DtypeOption,
     GuidanceOption,
@@ -17,6 +18,8 @@ from ._common import (
     ModelOption,
     OutOption,
     ProgressOption,
+    QualityOption,
+    SolverOption,
     StepsOption,
     ThreadsOption,
     TrustPickleOption,
@@ -40,7 +43,9 @@ def reconstruct(
     init: Annotated[str, typer.Option("--init", help="--route sds: start from the input silhouette's hull ('hull') or from the fast route's result ('views'), then refine with SDS.")] = "hull",
     preset: Annotated[str, typer.Option("--preset", help="fast (64 px views, about a minute on a laptop CPU; sds: a few minutes) or quality (128 px, finer grid, longer fit).")] = "fast",
     model: ModelOption = DEFAULT_MODEL,
-    steps: StepsOption = 50,
+    quality: QualityOption = DEFAULT_QUALITY,
+    steps: StepsOption = None,
+    solver: SolverOption = None,
     guidance: GuidanceOption = 3.0,
     seed: Annotated[int, typer.Option("--seed", help="Random seed: generated view i uses seed + i; the fit uses it too.")] = 0,
     fov: Annotated[float, typer.Option("--fov", help="--views: horizontal field of view of the views in degrees (the dataset renderer's 49.13).")] = 49.13,
@@ -79,7 +84,10 @@ def reconstruct(
     if turntable not in TURNTABLES:
         raise ValueError(f"--turntable must be one of {TURNTABLES}, got {turntable!r}")
     check_output_dir(out)
-    with option_names("preset", "steps", "guidance", "fit_steps", "resolution", "max_faces", "size", "elevation"):
+    from ._common import parse_sampling
+
+    sampling = parse_sampling(quality, steps=steps, solver=solver, guidance=guidance)
+    with option_names("preset", "fit_steps", "resolution", "max_faces", "size", "elevation"):
         chain = R.get_preset(preset)
         overrides = {"fit": {"steps": fit_steps, "seed": seed}, "mesh": {"resolution": mesh_resolution, "max_faces": max_faces},
                      "texture": {"size": texture_size}}
@@ -87,9 +95,9 @@ def reconstruct(
             values = {k: v for k, v in values.items() if v is not None}
             chain = dataclasses.replace(chain, **{part: dataclasses.replace(getattr(chain, part), **values)})
         if image is not None:
-            from ..nvs import Preprocessing, SamplingSettings
+            from ..nvs import Preprocessing
 
-            route_settings = R.ImageRouteSettings(sampling=SamplingSettings(steps=steps, guidance=guidance),
+            route_settings = R.ImageRouteSettings(sampling=sampling,
                                                   preprocessing=Preprocessing(segment="none" if no_preprocess else "auto"),
                                                   reconstruct=chain)
             if route == "sds":
@@ -127,7 +135,7 @@ def reconstruct(
                 pipe = load_pipeline(model, device=dev, dtype=dt, trust_pickle=trust_pickle)
             from ..threed.elevation import ElevationSettings
 
-            elevation_settings = ElevationSettings(sampling=SamplingSettings(steps=min(steps, 20), guidance=guidance))
+            elevation_settings = ElevationSettings(sampling=dataclasses.replace(sampling, steps=min(sampling.steps, 20)))
             if route == "sds":
                 from ..threed.sds import reconstruct_sds
 
