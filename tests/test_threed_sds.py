@@ -109,23 +109,24 @@ def oracle_scene():
     renderer.close()
 
 
-def oracle_iou(scene, sign: float) -> float:
+def oracle_metrics(scene, sign: float):
     mesh, renderer, w2c, reference = scene
     pipe = OraclePipe(mesh, renderer, w2c, sign)
     guidance = PixelGuidance(pipe, torch.zeros(1, 3, SIZE, SIZE), w2c, ORACLE_SETTINGS.guidance)
     fit = fit_sds(reference, guidance, ELEVATION, ORACLE_SETTINGS)
     pred = extract_mesh(fit.field, w2c[None], reference.fov_deg, MeshSettings(resolution=64, max_faces=None, smooth_iterations=0, silhouette_size=SIZE),
                         reference_masks=reference.alpha)
-    return evaluate_mesh((pred.vertices, pred.faces), (mesh.vertices, mesh.faces)).volume_iou
+    return evaluate_mesh((pred.vertices, pred.faces), (mesh.vertices, mesh.faces))
 
 
 def test_oracle_denoiser_recovers_the_shape_and_the_azimuth_sign_matters(oracle_scene):
     t = time.perf_counter()
-    iou = oracle_iou(oracle_scene, +1.0)
-    flipped = oracle_iou(oracle_scene, -1.0)
-    print(f"oracle SDS: volume IoU {iou:.3f}, azimuth sign flipped {flipped:.3f} ({time.perf_counter() - t:.1f} s)")
-    assert iou >= 0.6
-    assert flipped <= iou - 0.1
+    right, wrong = oracle_metrics(oracle_scene, +1.0), oracle_metrics(oracle_scene, -1.0)
+    print(f"oracle SDS: volume IoU {right.volume_iou:.3f} (Chamfer {right.chamfer:.4f}), azimuth sign flipped "
+          f"{wrong.volume_iou:.3f} (Chamfer {wrong.chamfer:.4f}) ({time.perf_counter() - t:.1f} s)")
+    assert right.volume_iou >= 0.6
+    assert wrong.volume_iou <= right.volume_iou - 0.1
+    assert wrong.chamfer >= 1.5 * right.chamfer
 
 
 def test_oracle_gradient_is_a_pull_towards_the_ground_truth_view(oracle_scene):
