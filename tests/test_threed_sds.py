@@ -159,7 +159,7 @@ def test_regularisers_run_and_normal_smoothness_measures_roughness(oracle_scene)
     # every regulariser on, a few steps of the loop: finite, logged, the render size schedule followed
     mesh, renderer, w2c, reference = oracle_scene
     guidance = PixelGuidance(OraclePipe(mesh, renderer, w2c), torch.zeros(1, 3, SIZE, SIZE), w2c)
-    s = dataclasses.replace(ORACLE_SETTINGS, steps=6, warmup_steps=2, normal_smoothness_weight=1.0, entropy_weight=0.1,
+    s = dataclasses.replace(ORACLE_SETTINGS, steps=6, warmup_steps=2, normal_smoothness_weight=1.0, orientation_weight=0.1, entropy_weight=0.1,
                             sparsity_weight=0.1, sds_batch=2, render_sizes=(16, 24), render_size_at=(0.5,))
     fit = fit_sds(reference, guidance, ELEVATION, s, log_every=1)
     assert [h.render_size for h in fit.history] == [0, 0, 16, 24, 24, 24]
