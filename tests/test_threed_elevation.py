@@ -39,7 +39,7 @@ def test_estimate_with_a_random_model_falls_back(tiny_pipeline, tiny_image):
                                  hull_resolution=24, min_spread=0.5)
     est = estimate_elevation(tiny_pipeline, tiny_image, settings)
     assert est.method == "fallback" and est.elevation_deg == settings.fallback and len(est.scores) == len(settings.candidates)
-    assert est.report()["method"] == "fallback" and "best_candidate" in est.report()
+    assert est.report()["method"] == "fallback" and "best_candidate" in est.report() and est.report()["reason"]
 
 
 def test_bad_elevation_settings():
@@ -47,3 +47,17 @@ def test_bad_elevation_settings():
         ElevationSettings(candidates=(10.0,))
     with pytest.raises(ValueError, match="inside"):
         ElevationSettings(candidates=(0.0, 70.0))  # 70 + the 30-degree views leave the sphere
+
+
+def test_a_best_score_at_the_end_of_the_range_is_no_peak(monkeypatch, tiny_pipeline, tiny_image):
+    """Scores rising towards the last candidate are a trend, not a peak: the fallback, with the reason."""
+    import zero123.threed.elevation as E
+    from zero123.nvs import SamplingSettings
+
+    settings = ElevationSettings(sampling=SamplingSettings(steps=2), azimuths=(180.0,), elevations=(0.0,), min_spread=0.01)
+    monkeypatch.setattr(E, "candidate_score", lambda rgb, mask, images, e, s: 0.5 + e / 100)
+    est = E.estimate_elevation(tiny_pipeline, tiny_image, settings)
+    assert est.method == "fallback" and est.extra["reason"].startswith("best at an end") and est.extra["best_candidate"] == 50.0
+    monkeypatch.setattr(E, "candidate_score", lambda rgb, mask, images, e, s: 1.0 - abs(e - 22.0) / 100)
+    est = E.estimate_elevation(tiny_pipeline, tiny_image, settings)
+    assert est.method == "hull-consistency" and 20.0 <= est.elevation_deg <= 25.0

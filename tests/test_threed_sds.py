@@ -109,23 +109,24 @@ def oracle_scene():
     renderer.close()
 
 
-def oracle_iou(scene, sign: float) -> float:
+def oracle_metrics(scene, sign: float):
     mesh, renderer, w2c, reference = scene
     pipe = OraclePipe(mesh, renderer, w2c, sign)
     guidance = PixelGuidance(pipe, torch.zeros(1, 3, SIZE, SIZE), w2c, ORACLE_SETTINGS.guidance)
     fit = fit_sds(reference, guidance, ELEVATION, ORACLE_SETTINGS)
     pred = extract_mesh(fit.field, w2c[None], reference.fov_deg, MeshSettings(resolution=64, max_faces=None, smooth_iterations=0, silhouette_size=SIZE),
                         reference_masks=reference.alpha)
-    return evaluate_mesh((pred.vertices, pred.faces), (mesh.vertices, mesh.faces)).volume_iou
+    return evaluate_mesh((pred.vertices, pred.faces), (mesh.vertices, mesh.faces))
 
 
 def test_oracle_denoiser_recovers_the_shape_and_the_azimuth_sign_matters(oracle_scene):
     t = time.perf_counter()
-    iou = oracle_iou(oracle_scene, +1.0)
-    flipped = oracle_iou(oracle_scene, -1.0)
-    print(f"oracle SDS: volume IoU {iou:.3f}, azimuth sign flipped {flipped:.3f} ({time.perf_counter() - t:.1f} s)")
-    assert iou >= 0.6
-    assert flipped <= iou - 0.1
+    right, wrong = oracle_metrics(oracle_scene, +1.0), oracle_metrics(oracle_scene, -1.0)
+    print(f"oracle SDS: volume IoU {right.volume_iou:.3f} (Chamfer {right.chamfer:.4f}), azimuth sign flipped "
+          f"{wrong.volume_iou:.3f} (Chamfer {wrong.chamfer:.4f}) ({time.perf_counter() - t:.1f} s)")
+    assert right.volume_iou >= 0.6
+    assert wrong.volume_iou <= right.volume_iou - 0.1
+    assert wrong.chamfer >= 1.5 * right.chamfer
 
 
 def test_oracle_gradient_is_a_pull_towards_the_ground_truth_view(oracle_scene):
@@ -144,6 +145,25 @@ def test_oracle_gradient_is_a_pull_towards_the_ground_truth_view(oracle_scene):
     direct = renderer.render(mesh, cams.numpy()).astype(np.float32) / 255.0
     direct = direct[..., :3] * direct[..., 3:] + 1 - direct[..., 3:]
     torch.testing.assert_close(gt, torch.from_numpy(direct).permute(0, 3, 1, 2) * 2 - 1, rtol=0, atol=2e-2)
+
+
+def test_regularisers_run_and_normal_smoothness_measures_roughness(oracle_scene):
+    from zero123.threed.sds import normal_smoothness
+
+    flat = torch.zeros(1, 8, 8, 3)
+    flat[..., 2] = 1
+    full = torch.ones(1, 8, 8)
+    assert float(normal_smoothness(flat, full)) == 0.0
+    rough = F.normalize(torch.randn(1, 8, 8, 3, generator=torch.Generator().manual_seed(0)), dim=-1)
+    assert float(normal_smoothness(rough, full)) > 0.5 and float(normal_smoothness(rough, torch.zeros(1, 8, 8))) == 0.0
+    # every regulariser on, a few steps of the loop: finite, logged, the render size schedule followed
+    mesh, renderer, w2c, reference = oracle_scene
+    guidance = PixelGuidance(OraclePipe(mesh, renderer, w2c), torch.zeros(1, 3, SIZE, SIZE), w2c)
+    s = dataclasses.replace(ORACLE_SETTINGS, steps=6, warmup_steps=2, normal_smoothness_weight=1.0, orientation_weight=0.1, entropy_weight=0.1,
+                            sparsity_weight=0.1, sds_batch=2, render_sizes=(16, 24), render_size_at=(0.5,))
+    fit = fit_sds(reference, guidance, ELEVATION, s, log_every=1)
+    assert [h.render_size for h in fit.history] == [0, 0, 16, 24, 24, 24]
+    assert all(math.isfinite(h.loss) for h in fit.history)
 
 
 def test_random_cameras_stay_around_the_input_elevation():

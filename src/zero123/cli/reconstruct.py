@@ -35,7 +35,7 @@ DEFAULT_ELEVATION = 15.0
 
 
 def reconstruct(
-    image: Annotated[Optional[Path], typer.Argument(help="Input photo of one object (the fast route). Omit it with --views.")] = None,
+    image: Annotated[Optional[Path], typer.Argument(help="Input photo of one object (the fast route, or score distillation with --route sds). Omit it with --views.")] = None,
     views: Annotated[Optional[Path], typer.Option("--views", help="A views_release object folder (NNN.png RGBA + NNN.npy 3x4 world-to-camera): reconstruct from these posed views; the mesh is in their frame.")] = None,
     out: OutOption = Path("zero123-3d"),
     route: Annotated[str, typer.Option("--route", help="From one image: 'views' (generate a ring of views with the model, fit a field to them; fast) or 'sds' (score distillation: fit the input view and the model's score of random views; slower, no generated views).")] = "views",
@@ -62,7 +62,7 @@ def reconstruct(
     progress: ProgressOption = True,
     as_json: JsonOption = False,
 ) -> None:
-    """A textured mesh (GLB, OBJ, PLY), a turntable and report.json from posed views (--views) or from one IMAGE."""
+    """A textured mesh (GLB, OBJ, PLY), a turntable and report.json from posed views (--views) or from one IMAGE (--route views or sds)."""
     import dataclasses
     import json
 

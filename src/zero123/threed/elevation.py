@@ -12,9 +12,11 @@ the generated silhouettes agree with each other; under a wrong one they contradi
    silhouettes' visual hull (:func:`zero123.threed.fit.visual_hull`) and projects it back into
    every view: the score is the mean IoU of those projections with the silhouettes;
 3. returns the best-scoring candidate, refined by a parabola through it and its neighbours; when
-   the scores barely differ (best minus worst below :attr:`ElevationSettings.min_spread`) the views
-   carry no elevation signal (a weak model's blurry silhouettes) and the estimate falls back to
-   :attr:`ElevationSettings.fallback` (the library's default elevation), saying so.
+   the scores barely differ (best minus worst below :attr:`ElevationSettings.min_spread`), or the
+   best is an end of the candidate range (a trend, not a peak: the candidates bracket the plausible
+   elevations), the views carry no usable elevation signal (a weak model's blurry silhouettes) and
+   the estimate falls back to :attr:`ElevationSettings.fallback` (the library's default elevation),
+   saying so.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ class ElevationSettings:
         white_threshold: generated pixels farther than this from white are object.
         distance: the cameras' distance (world units).
         min_spread: the smallest best-minus-worst score difference taken as a signal.
+        require_peak: a best score at an end of the candidates is no signal either.
         fallback: the elevation returned without a signal (degrees).
     """
 
@@ -62,6 +65,7 @@ class ElevationSettings:
     white_threshold: float = 0.1
     distance: float = DEFAULT_INPUT_DISTANCE
     min_spread: float = 0.04
+    require_peak: bool = True
     fallback: float = 15.0
 
     def __post_init__(self):
@@ -175,9 +179,12 @@ def estimate_elevation(pipe, image, settings: ElevationSettings = ElevationSetti
 
     # 3. The best candidate, refined by a parabola through its neighbours (or the fallback without a signal)
     seconds = time.perf_counter() - start
-    if max(scores) - min(scores) < settings.min_spread:
+    k = int(np.argmax(scores))
+    at_end = settings.require_peak and k in (0, len(scores) - 1)
+    if max(scores) - min(scores) < settings.min_spread or at_end:
         return ElevationEstimate(float(settings.fallback), candidates, [float(s) for s in scores], seconds, "fallback",
-                                 {"best_candidate": best_elevation(candidates, scores)})
+                                 {"best_candidate": best_elevation(candidates, scores),
+                                  "reason": "best at an end of the candidates" if at_end else "scores too flat"})
     return ElevationEstimate(best_elevation(candidates, scores), candidates, [float(s) for s in scores], seconds)
 
 

@@ -80,8 +80,10 @@ class SDSSettings:
         elevation_limits: (low, high) absolute elevation of the random cameras, degrees.
         azimuth_range: the random cameras' azimuth change, degrees.
         sds_weight / rgb_weight / mask_weight: loss weights (threestudio's ratios by default).
-        tv_weight / entropy_weight / sparsity_weight / distortion_weight / normal_smoothness_weight:
-            regulariser weights (0 = off; normal smoothness costs six density queries per sample).
+        tv_weight / entropy_weight / sparsity_weight / distortion_weight / normal_smoothness_weight /
+        orientation_weight: regulariser weights (0 = off; normal smoothness and orientation (Ref-NeRF's
+            penalty on visible normals facing away from the camera,
+            :func:`zero123.threed.volume.orientation_penalty`) cost six density queries per sample).
         random_background: a random background colour per reference ray (else white).
         guidance: the guidance's settings (CFG scale, annealed t range).
         field: the field (dense grid by default; its ``bound`` is set from the input silhouette).
@@ -116,6 +118,7 @@ class SDSSettings:
     sparsity_weight: float = 0.1
     distortion_weight: float = 1.0
     normal_smoothness_weight: float = 0.0
+    orientation_weight: float = 0.0
     random_background: bool = True
     guidance: GuidanceSettings = GuidanceSettings(anneal_steps=200)
     field: FieldSettings = FieldSettings(resolution=48, initial_resolution=24)
@@ -137,7 +140,7 @@ class SDSSettings:
         if self.warmup_steps >= self.steps:
             raise ValueError(f"sds warmup_steps ({self.warmup_steps}) must be below steps ({self.steps})")
         for name in ("sds_weight", "rgb_weight", "mask_weight", "tv_weight", "entropy_weight", "sparsity_weight",
-                     "distortion_weight", "normal_smoothness_weight", "distance", "lr", "lr_final"):
+                     "distortion_weight", "normal_smoothness_weight", "orientation_weight", "distance", "lr", "lr_final"):
             _finite(name, getattr(self, name))
         if not (self.lr > 0 and self.lr_final > 0 and self.distance > 0):
             raise ValueError(f"sds lr, lr_final and distance must be > 0, got {self.lr}, {self.lr_final}, {self.distance}")
@@ -296,7 +299,8 @@ def fit_sds(reference: PosedViews, guidance: Guidance, input_elevation_deg: floa
             size = settings.render_size(step)
             cams = random_cameras(settings.sds_batch, input_elevation_deg, settings, gen)
             view = render_views(fld, cams, ref.fov_deg, size, grad=True, num_samples=settings.num_samples, stratified=True,
-                                occupancy=occupancy, return_normals=bool(settings.normal_smoothness_weight), generator=gen)
+                                occupancy=occupancy, return_normals=bool(settings.normal_smoothness_weight or settings.orientation_weight),
+                                generator=gen)
             sds = guidance(view.rgb.permute(0, 3, 1, 2), cams, step - settings.warmup_steps, generator=gen)
             sds_value, nonfinite = float(sds.loss.detach()), sds.nonfinite
             loss = loss + settings.sds_weight * sds.loss
@@ -306,6 +310,8 @@ def fit_sds(reference: PosedViews, guidance: Guidance, input_elevation_deg: floa
                 loss = loss + settings.sparsity_weight * view.opacity.mean()
             if settings.normal_smoothness_weight:
                 loss = loss + settings.normal_smoothness_weight * normal_smoothness(view.normals, view.opacity)
+            if settings.orientation_weight:
+                loss = loss + settings.orientation_weight * view.orientation.mean()
             evaluated, total = evaluated + view.evaluated, total + view.total
         if not torch.isfinite(loss):
             raise FloatingPointError(f"the SDS fit diverged at step {step} (loss {float(loss)}); lower SDSSettings.lr")
