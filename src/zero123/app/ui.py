@@ -88,6 +88,17 @@ def _image_component(**kwargs):
     return component
 
 
+def viewer_camera(elevation_deg: float) -> tuple[float, float, None]:
+    """``gr.Model3D``'s ``camera_position`` (alpha, beta, radius) that looks at the mesh from the
+    input photo's camera: ``mesh.glb`` is +Y up with the world's +X (the input camera's side, azimuth
+    0) kept as +X, which babylon.js's orbit camera sees at alpha 0; beta is measured from +Y.
+
+    >>> viewer_camera(15.0)
+    (0.0, 75.0, None)
+    """
+    return (0.0, 90.0 - float(elevation_deg), None)
+
+
 def build_app(
     pipe,
     *,
@@ -321,7 +332,8 @@ def build_app(
                         stop3d = gr.Button("Stop", variant="stop", elem_id="rec-stop")
                 with gr.Column(scale=2):
                     summary3d = gr.Markdown(elem_id="rec-summary")
-                    model3d = gr.Model3D(label="Textured mesh (GLB)", elem_id="rec-model", height=420, clear_color=(1, 1, 1, 1))
+                    model3d = gr.Model3D(label="Textured mesh (GLB)", elem_id="rec-model", height=420, clear_color=(1, 1, 1, 1),
+                                         camera_position=viewer_camera(DEFAULT_INPUT_ELEVATION))
                     with gr.Row():
                         files3d = gr.File(label="Downloads (GLB, OBJ + MTL + texture)", file_count="multiple", elem_id="rec-files")
                         video3d = gr.Video(label="Turntable", elem_id="rec-video", autoplay=True, loop=True)
@@ -338,6 +350,8 @@ def build_app(
                     show_progress="minimal")
         quality.change(lambda q: [getattr(QUALITY_PRESETS[q], name) for name in sampling] if q else [gr.skip()] * len(sampling),
                        quality, list(sampling.values()), api_name=False, **free)
+        elevation3d.change(lambda e: gr.Model3D(camera_position=viewer_camera(e)), elevation3d, model3d, api_name=False,
+                           **free)  # the viewer starts from the photo's side
         route.change(lambda r: gr.Radio(choices=list(presets_of[r]), value=first_preset[r]), route, preset3d,
                      api_name=False, **free)
         nvs_event = run.click(novel_views, [image, *cams, samples, seed, *sampling.values(), preprocess, object_size],
