@@ -1,11 +1,12 @@
 """Make the README's 3D pictures (run from the repo root; deterministic up to float round-off):
 
 * ``docs/threed_turntables.png``: turntable frames of the example object: its ground-truth mesh,
-  the mesh reconstructed from 20 ground-truth views (``reconstruct_from_views``), and the mesh from
-  the single example image by the fast route with the bundled model (``reconstruct_from_image``).
+  the mesh reconstructed from 20 ground-truth views (``reconstruct_from_views``), and the meshes from
+  the single example image with the bundled model by the fast route (``reconstruct_from_image``)
+  and by the score-distillation route (``zero123.threed.sds.reconstruct_sds``, default preset).
 * ``docs/threed_fast_route_views.png``: the fast route's input and generated views.
 
-It prints the posed-views mesh's scores against the ground truth and the fast route's input
+It prints the posed-views mesh's scores against the ground truth and both image routes' input
 silhouette IoU and timings (the figures quoted in the README).
 
     python scripts/make_3d_figures.py
@@ -33,6 +34,7 @@ from zero123.threed.export import render_turntable, turntable_cameras  # noqa: E
 from zero123.threed.fit import PosedViews  # noqa: E402
 from zero123.threed.metrics import evaluate_mesh  # noqa: E402
 from zero123.threed.reconstruct import reconstruct_from_image, reconstruct_from_views, silhouette_iou, views_sheet  # noqa: E402
+from zero123.threed.sds import reconstruct_sds  # noqa: E402
 from zero123.utils.fileio import atomic_save_image  # noqa: E402
 from zero123.utils.grid import contact_sheet  # noqa: E402
 
@@ -63,6 +65,8 @@ def main(root: Path = Path(".")) -> None:
     fast = reconstruct_from_image(pipe, EXAMPLE_IMAGE, elevation_deg=INPUT_ELEVATION, seed=0)
     print(f"fast route: input silhouette IoU {silhouette_iou(fast.mesh, fast.input_world_to_cam, fast.input_mask):.3f}; "
           f"timings {fast.timings}")
+    sds = reconstruct_sds(pipe, EXAMPLE_IMAGE, elevation_deg=INPUT_ELEVATION, seed=0)
+    print(f"sds route: input silhouette IoU {sds.extra['input_silhouette_iou']:.3f}; timings {sds.timings}")
 
     # 3. Turntables from the example image's viewpoint on: the fast route's frame has the input
     #    camera at azimuth 0, the object's frame has it at azimuth 30 deg
@@ -70,8 +74,9 @@ def main(root: Path = Path(".")) -> None:
     gt_views = big.render(gt, turntable_cameras(gt, FRAMES, INPUT_ELEVATION, start_azimuth_deg=INPUT_AZIMUTH), light)
     rows = [gt_views,
             render_turntable(posed.textured, FRAMES, SIZE, INPUT_ELEVATION, start_azimuth_deg=INPUT_AZIMUTH),
-            render_turntable(fast.textured, FRAMES, SIZE, INPUT_ELEVATION, start_azimuth_deg=0.0)]
-    labels = ["ground truth", "from 20 views", "from 1 image"]
+            render_turntable(fast.textured, FRAMES, SIZE, INPUT_ELEVATION, start_azimuth_deg=0.0),
+            render_turntable(sds.textured, FRAMES, SIZE, INPUT_ELEVATION, start_azimuth_deg=0.0)]
+    labels = ["ground truth", "from 20 views", "1 image: views", "1 image: sds"]
     cols = [f"{round(360 * k / FRAMES):d} deg" for k in range(FRAMES)]
     sheet = contact_sheet([[Image.fromarray(f, "RGBA") for f in row] for row in rows], row_labels=labels, col_labels=cols)
     atomic_save_image(sheet, root / "docs/threed_turntables.png")

@@ -6,12 +6,17 @@
 * ``docs/camera_convention.png``: the same object rendered at the input camera and at the
   user-facing camera changes, computed through :mod:`zero123.camera` (the ground truth a
   perfect model would produce).
+* ``docs/objects_contact_sheet.png``: a sample of the object-like procedural kind
+  (``render-dataset --kind objects``): the first objects of a ``--seed 0`` training set, one row
+  each, turned through azimuth 0, 90, 180, 270 deg at elevation 20 deg.
 
-    python scripts/make_docs_figures.py
+    python scripts/make_docs_figures.py               # everything
+    python scripts/make_docs_figures.py --only objects-sheet
 """
 
 from __future__ import annotations
 
+import argparse
 import math
 from pathlib import Path
 
@@ -20,7 +25,8 @@ from PIL import Image
 
 from zero123.assets import EXAMPLE_IMAGE
 from zero123.camera import RelativeCamera, world_to_cam_from_spherical
-from zero123.data.objects import ProceduralConfig, procedural_object
+from zero123.data.objects import ProceduralConfig, object_category, procedural_object
+from zero123.data.writer import procedural_jobs
 from zero123.render import create_renderer
 from zero123.render.mesh import Light
 from zero123.utils.fileio import atomic_save_image
@@ -42,7 +48,7 @@ CHANGES = [
 ]
 
 
-def main(root: Path = Path(".")) -> None:
+def readme_figures(root: Path) -> None:
     mesh = procedural_object(EXAMPLE_SEED, EXAMPLE_OBJECTS)
     light = Light.random(np.random.default_rng(EXAMPLE_SEED))
     renderer = create_renderer("auto", image_size=256)
@@ -55,6 +61,35 @@ def main(root: Path = Path(".")) -> None:
     sheet = contact_sheet([views], col_labels=[name for name, _ in CHANGES], cell_size=160)
     atomic_save_image(sheet, root / "docs/camera_convention.png")
     print("wrote", EXAMPLE_IMAGE.name, "and docs/camera_convention.png")
+
+
+def objects_sheet(root: Path, count: int = 12, size: int = 128) -> None:
+    """``docs/objects_contact_sheet.png``: the first ``count`` objects of ``render-dataset --kind
+    objects --seed 0`` (the same seeds, hence the same objects) at four azimuths."""
+    config = ProceduralConfig(kind="objects", texture_probability=0.5)
+    renderer = create_renderer("auto", image_size=size)
+    azimuths = (0, 90, 180, 270)
+    poses = np.stack([world_to_cam_from_spherical(math.radians(70), math.radians(a), 2.0) for a in azimuths])
+    rows, labels = [], []
+    for job in procedural_jobs(count, seed=0):
+        seed = int(job.source)
+        views = renderer.render(procedural_object(seed, config), poses, Light.random(np.random.default_rng(seed)))
+        rows.append([Image.fromarray(v, "RGBA") for v in views])
+        labels.append(f"{job.name[-3:]} {object_category(seed, config)}")
+    renderer.close()
+    sheet = contact_sheet(rows, row_labels=labels, col_labels=[f"azimuth {a}" for a in azimuths], cell_size=size)
+    atomic_save_image(sheet, root / "docs/objects_contact_sheet.png")
+    print("wrote docs/objects_contact_sheet.png")
+
+
+def main(argv: list[str] | None = None, root: Path = Path(".")) -> None:
+    ap = argparse.ArgumentParser(description="Make the pictures of the docs (deterministic).")
+    ap.add_argument("--only", choices=("readme", "objects-sheet"), default=None, help="make only these pictures")
+    args = ap.parse_args(argv)
+    if args.only in (None, "readme"):
+        readme_figures(root)
+    if args.only in (None, "objects-sheet"):
+        objects_sheet(root)
 
 
 if __name__ == "__main__":

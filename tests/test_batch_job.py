@@ -23,6 +23,8 @@ from batch_fixtures import (
     output_files,
     reference_run,
     result_lines,
+    write_images,
+    write_manifest,
 )
 from PIL import Image
 from typer.testing import CliRunner
@@ -288,3 +290,62 @@ def test_cli_refuses_a_launcher_without_accelerate_backend(reference, tiny_model
     monkeypatch.setenv("WORLD_SIZE", "2")
     res = CliRunner().invoke(app, cli_args(manifest, tmp_path / "out", tiny_model_dir))
     assert res.exit_code == 2 and "--backend accelerate" in res.output
+
+
+# ---------------------------------------------------------------------- --task reconstruct
+def _tiny_route():
+    """The fast route cut down for a test: 3 generated views, a short fit, a small mesh and texture."""
+    from zero123.threed.fit import FitSettings
+    from zero123.threed.mesh import MeshSettings
+    from zero123.threed.reconstruct import ImageRouteSettings, ReconstructSettings
+    from zero123.threed.texture import TextureSettings
+
+    chain = ReconstructSettings(fit=FitSettings(steps=40), mesh=MeshSettings(resolution=48), texture=TextureSettings(size=64), image_size=32)
+    return ImageRouteSettings(azimuths=(0.0, 120.0, 240.0), elevations=(0.0, 30.0), sampling=SamplingSettings(steps=2), reconstruct=chain)
+
+
+def test_reconstruct_task_row_is_the_library_output(tmp_path):
+    """A mesh per row (rows without cameras; cond_elevation per row or the job's): each row folder
+    holds the files of write_reconstruction, and its mesh.glb is byte-identical to the library's
+    reconstruct_from_image + write_reconstruction for the same image, elevation and seed."""
+    from zero123.batch import ReconstructTask, RowDefaults
+    from zero123.loading import load_pipeline
+    from zero123.threed.export import write_reconstruction
+    from zero123.threed.reconstruct import DEFAULT_INPUT_ELEVATION, reconstruct_from_image
+
+    assert ReconstructTask().elevation == DEFAULT_INPUT_ELEVATION
+    write_images(tmp_path / "img")
+    manifest = write_manifest(tmp_path / "m.jsonl", [{"id": "a", "image": "img/a.png", "seed": 3},
+                                                     {"id": "b", "image": "img/b.png", "seed": 4, "cond_elevation": 20}])
+    rows = load_rows(manifest, RowDefaults(cond_elevation=10.0, needs_cameras=False))
+    assert [r.cond_elevation for r in rows] == [10.0, 20.0]
+    task = ReconstructTask(route=_tiny_route(), turntable=None)
+    summary = run_batch(rows[:1], tmp_path / "out", task)
+    assert summary.done == 1 and not summary.failed
+    row_a = tmp_path / "out" / "a"
+    assert {"mesh.glb", "mesh.obj", "mesh.mtl", "mesh_texture.png", "mesh.ply", "views.png", "report.json", "row.json"} \
+        <= {p.name for p in row_a.iterdir()}
+    report = json.loads((row_a / "report.json").read_text())
+    assert report["elevation_deg"] == 10.0 and report["files"]["glb"] == "mesh.glb"  # names relative to the folder
+
+    rec = reconstruct_from_image(load_pipeline("bundled", device="cpu"), tmp_path / "img" / "a.png", elevation_deg=10.0,
+                                 settings=_tiny_route(), seed=3)
+    write_reconstruction(rec, tmp_path / "direct", turntable=None)
+    assert (row_a / "mesh.glb").read_bytes() == (tmp_path / "direct" / "mesh.glb").read_bytes()
+    again = run_batch(load_rows(manifest, RowDefaults(cond_elevation=10.0, needs_cameras=False))[:1], tmp_path / "out", task)
+    assert again.skipped == 1 and again.done == 0
+
+
+def test_cli_reconstruct_task_errors(tmp_path):
+    """Options of the other task are refused; nvs rows still need cameras; a bad elevation is named."""
+    write_images(tmp_path / "img")
+    manifest = write_manifest(tmp_path / "m.jsonl", [{"id": "a", "image": "img/a.png"}])
+    runner = CliRunner()
+    r = runner.invoke(app, ["batch", str(manifest), "-o", str(tmp_path / "o1"), "--preset", "quality"])
+    assert r.exit_code == 2 and "only to --task reconstruct" in r.output
+    r = runner.invoke(app, ["batch", str(manifest), "-o", str(tmp_path / "o2"), "--task", "reconstruct", "--cond-elevation", "95"])
+    assert r.exit_code == 2 and "--cond-elevation" in r.output and "[-90, 90]" in r.output
+    r = runner.invoke(app, ["batch", str(manifest), "-o", str(tmp_path / "o3"), "--task", "reconstruct", "--preset", "huge"])
+    assert r.exit_code == 2 and "preset must be one of" in r.output
+    r = runner.invoke(app, ["batch", str(manifest), "-o", str(tmp_path / "o4"), "--steps", "2"])  # --task nvs
+    assert r.exit_code == 1 and "no cameras" in r.output

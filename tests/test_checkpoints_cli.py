@@ -43,7 +43,7 @@ def test_convert_original_round_trips_to_our_folder(ldm_file, weights, tmp_path)
     from zero123.pipeline import Zero123Pipeline
 
     out = tmp_path / "ours"
-    r = runner.invoke(app, ["convert", str(ldm_file), str(out), "--config-overrides", json.dumps(TINY_OVERRIDES)])
+    r = runner.invoke(app, ["convert", str(ldm_file), "-o", str(out), "--config-overrides", json.dumps(TINY_OVERRIDES)])
     assert r.exit_code == 0, r.output
     assert "camera embedding: cond_polar" in r.output  # inferred from the file name stable_zero123
     assert list(out.glob("unet/*.safetensors")) and not list(out.rglob("*.bin"))
@@ -55,13 +55,13 @@ def test_convert_original_round_trips_to_our_folder(ldm_file, weights, tmp_path)
     # bit-identical weights; the outputs may still differ by float rounding because transformers'
     # loader leaves parameters at other memory alignments (different SIMD reduction order)
     assert (_eps(pipe) - _eps(Zero123Pipeline(**weights))).abs().max() < 1e-5
-    again = runner.invoke(app, ["convert", str(ldm_file), str(out)])
+    again = runner.invoke(app, ["convert", str(ldm_file), "-o", str(out)])
     assert again.exit_code == 2 and "error:" in again.output and "--overwrite" in again.output
 
 
 def test_convert_half_and_layout_a(weights, tmp_path):
     src = write_layout(tmp_path / "kxic", weights, "A", bin_weights=True)
-    r = runner.invoke(app, ["convert", str(src), str(tmp_path / "h"), "--half", "--camera-embedding", "relative_radius"])
+    r = runner.invoke(app, ["convert", str(src), "-o", str(tmp_path / "h"), "--half", "--camera-embedding", "relative_radius"])
     assert r.exit_code == 0, r.output
     from safetensors import safe_open
 
@@ -87,7 +87,7 @@ def test_info_reports_format_counts_ema_dtype(ldm_file, weights):
 def test_cli_errors_are_one_line_exit_2(tmp_path):
     r = runner.invoke(app, ["info", str(tmp_path / "missing.ckpt")])
     assert r.exit_code == 2 and r.output.startswith("error: ") and "Traceback" not in r.output
-    r = runner.invoke(app, ["convert", "x.ckpt", str(tmp_path / "o"), "--config-overrides", "[1"])
+    r = runner.invoke(app, ["convert", "x.ckpt", "-o", str(tmp_path / "o"), "--config-overrides", "[1"])
     assert r.exit_code == 2 and "--config-overrides" in r.output
 
 

@@ -55,6 +55,9 @@ def test_one_option_style_and_the_same_names():
             assert "--threads" in opts, f"{name} has no --threads"
         if "--dtype" in opts:
             assert "--device" in opts, name
+    # every command that writes a folder names it -o/--out (no positional OUT)
+    for name in ("nvs", "batch", "train", "export", "convert", "create-random", "render-dataset", "reconstruct", "eval nvs"):
+        assert {"-o", "--out"} <= _opts(commands[name]), f"{name}: its output folder is not -o/--out"
     for name in ("nvs", "eval nvs"):
         assert {"--device", "--dtype", "--seed", "-o", "--steps", "--guidance", "--eta", "--max-batch"} <= _opts(commands[name]), name
     assert "--fp16" not in _opts(commands["eval nvs"])  # --dtype fp16 instead
@@ -72,6 +75,7 @@ DEVICE_COMMANDS = {
     "eval nvs": ["eval", "nvs", "--data", "{tmp}", "--model", "{missing}", "-o", "{tmp}/o"],
     "train": ["train", "--data", "{tmp}", "--config", "{config}", "-o", "{tmp}/run"],
     "reconstruct": ["reconstruct", "{image}", "-o", "{tmp}/out", "--model", "{missing}"],
+    "app": ["app", "--model", "{missing}"],
 }
 
 

@@ -84,7 +84,7 @@ def test_nvs_missing_image_and_model(tiny_model_dir, image_path, tmp_path):
 
 def test_create_random(tmp_path):
     out = tmp_path / "m"
-    res = runner.invoke(app, ["create-random", str(out), "--seed", "3", "--json"])
+    res = runner.invoke(app, ["create-random", "-o", str(out), "--seed", "3", "--json"])
     assert res.exit_code == 0, res.output
     report = json.loads(res.stdout[res.stdout.index("{"):])
     assert report["preset"] == "tiny" and report["image_size"] == 64
@@ -93,9 +93,9 @@ def test_create_random(tmp_path):
     from zero123 import Zero123Pipeline
 
     assert Zero123Pipeline.from_pretrained(out).cc_projection.config.camera_embedding == "relative_radius"
-    res = runner.invoke(app, ["create-random", str(out)])
+    res = runner.invoke(app, ["create-random", "-o", str(out)])
     assert res.exit_code == 2 and "already exists" in res.stderr
-    res = runner.invoke(app, ["create-random", str(tmp_path / "x"), "--preset", "huge"])
+    res = runner.invoke(app, ["create-random", "-o", str(tmp_path / "x"), "--preset", "huge"])
     assert res.exit_code == 2 and "--preset" in res.stderr
 
 

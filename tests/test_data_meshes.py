@@ -82,3 +82,14 @@ def test_very_large_mesh_is_refused_clearly(tmp_path):
     with pytest.raises(ValueError, match="5120 faces, more than max_faces=1000"):
         load_mesh(path, max_faces=1000)
     assert load_mesh(path, max_faces=10_000).num_faces == 5120
+
+
+def test_gltf_is_y_up_and_lands_z_up(tmp_path):
+    """A glTF file is +Y up by specification: a box tall along +Y in the file is tall along +Z in the
+    world, while the same box as PLY keeps its axes; the reconstruction's GLB round-trips."""
+    tall_y = trimesh.creation.box(extents=(1, 4, 2))
+    tall_y.export(tmp_path / "box.glb")
+    tall_y.export(tmp_path / "box.ply")
+    extent = lambda m: m.vertices.max(0) - m.vertices.min(0)  # noqa: E731
+    np.testing.assert_allclose(extent(load_mesh(tmp_path / "box.glb")), [0.25, 0.5, 1.0], atol=1e-6)
+    np.testing.assert_allclose(extent(load_mesh(tmp_path / "box.ply")), [0.25, 1.0, 0.5], atol=1e-6)

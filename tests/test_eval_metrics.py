@@ -206,3 +206,37 @@ def test_pipeline_predictor_call_contract(embedding, expect_elev):
     assert seen["cameras"] == cams and seen["output_type"] == "np" and seen["num_inference_steps"] == 7
     assert seen["guidance_scale"] == 2.0 and seen["draw"] == torch.rand(1, generator=torch.Generator().manual_seed(3)).item()
     assert ("cond_elevation" in seen) == expect_elev and seen.get("cond_elevation", 25.0) == 25.0
+
+
+# ------------------------------------------------------------------------------------ mask IoU
+def test_foreground_mask_cut_is_largest_channel_distance_from_white():
+    """Foreground = not near-white: max_c(1 - x_c) > 0.1 (docs/conventions.md, Evaluation protocols)."""
+    im = np.ones((1, 5, 3))
+    im[0, 1] = [0.91, 1.0, 1.0]  # 0.09 from white: background
+    im[0, 2] = [1.0, 1.0, 0.89]  # 0.11 in one channel: foreground
+    im[0, 3] = [0.0, 0.0, 0.0]
+    im[0, 4] = [0.92, 0.92, 0.92]  # light grey, every channel within 0.1: background
+    assert M.foreground_mask(im).tolist() == [[False, False, True, True, False]]
+    assert M.foreground_mask(im, threshold=0.05).tolist() == [[False, True, True, True, True]]
+    with pytest.raises(ValueError, match="threshold"):
+        M.foreground_mask(im, threshold=0.0)
+
+
+def test_mask_iou_hand_computed_cases():
+    white = np.ones((8, 8, 3))
+    a, b = white.copy(), white.copy()
+    a[:4] = 0.2  # top half: 32 pixels
+    b[:, :2] = 0.7  # left quarter: 16 pixels, 8 shared with a
+    assert M.mask_iou(a, b) == pytest.approx(8 / 40)
+    assert M.mask_iou(b, a) == pytest.approx(8 / 40)  # symmetric
+    recoloured = np.where(a < 1.0, 0.6, 1.0)
+    assert M.mask_iou(a, recoloured) == 1.0  # colour does not matter, only the silhouette
+    assert M.mask_iou(white, white) == 1.0  # both empty
+    assert M.mask_iou(white, a) == 0.0
+    c = white.copy()
+    c[4:] = 0.0
+    assert M.mask_iou(a, c) == 0.0  # disjoint
+    u8 = (a * 255).astype(np.uint8)
+    assert M.mask_iou(u8, b) == pytest.approx(8 / 40)
+    with pytest.raises(ValueError, match="same shape"):
+        M.mask_iou(a, np.ones((8, 9, 3)))

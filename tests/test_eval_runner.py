@@ -313,3 +313,51 @@ def world_cam_change():
     from zero123.camera import RelativeCamera
 
     return RelativeCamera.from_degrees(azimuth=30.0)
+
+
+# ------------------------------------------------------------------------------------ mask IoU
+def make_square_views(root: Path, size: int = 32) -> Path:
+    """One object: a dark square of side 8 on a transparent background that moves 4 px right per
+    view, views 1..5 at RELATIVE changes of view 0."""
+    folder = root / "sq"
+    folder.mkdir(parents=True)
+    poses = [(COND_POLAR, COND_AZ)] + [(COND_POLAR - math.radians(el), COND_AZ + math.radians(az)) for az, el in RELATIVE]
+    for v, (polar, az) in enumerate(poses):
+        img = np.zeros((size, size, 4), dtype=np.uint8)
+        img[8:16, 4 * v: 4 * v + 8] = [40, 60, 200, 255]
+        Image.fromarray(img, "RGBA").save(folder / f"{v:03d}.png")
+        np.save(folder / f"{v:03d}.npy", world_to_cam_from_spherical(polar, az, RADIUS))
+    return root
+
+
+def test_mask_iou_per_view_per_object_for_identity_and_model(tmp_path):
+    """Mask IoU is scored per view for every method (identity too), averaged per object, reported
+    in the JSON, both CSVs and the summary table: the input square vs one shifted 4v px overlaps
+    (8 - 4v) columns of (8 + 4v), so identity's IoU is 1/3 at view 1 and 0 beyond."""
+    from zero123.eval.runner import format_summary
+
+    data = make_square_views(tmp_path / "d")
+    views = ViewsFolder(data, "all")
+
+    class Exact:  # the ground truth of each target at the protocol's 32 px (no resize)
+        name = "oracle"
+
+        def __call__(self, input_image, cameras, *, cond_elevation, seed):
+            return [np.asarray(views.load_rgb("sq", v, 32), dtype=np.float64) / 255 for v in range(1, 6)]
+
+    oracle = Exact()
+    out = tmp_path / "out"
+    rep = evaluate(views, _proto(), oracle, out, progress=False)
+    o = rep.objects[0]
+    ident = [vr.scores["identity"]["mask_iou"] for vr in o.views]
+    assert ident == pytest.approx([1 / 3, 0, 0, 0, 0])
+    assert o.means["identity"]["mask_iou"] == pytest.approx(1 / 15)
+    assert rep.summary["oracle"]["mask_iou"] == pytest.approx(1.0)
+    assert rep.summary["margin_over_identity"]["mask_iou"] == pytest.approx(1 - 1 / 15)
+    assert any("mask IoU" in n and "0.1" in n for n in rep.notes)
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    assert float(rows[-1]["mask_iou"]) == pytest.approx(1.0) and rows[-1]["method"] == "oracle"
+    per_view = list(csv.DictReader((out / "per_view.csv").open()))
+    assert [float(r["mask_iou"]) for r in per_view if r["method"] == "identity"] == pytest.approx(ident, abs=1e-6)
+    table = format_summary(rep)
+    assert "| mask IoU |" in table and "| identity |" in table and "0.066667" in table

@@ -18,6 +18,10 @@ CENTER = (0.0, 0.25, 0.1)
 RADIUS = 0.15
 
 
+#: Subtracted from the raw density of sphere_grid: a ball light can pass through.
+FAINT_SHIFT = 10.0
+
+
 def sphere_grid(center=CENTER, radius=RADIUS, resolution=48) -> DenseGrid:
     """A dense grid holding an opaque red ball (raw density +8 inside, -15 outside: empty to 1e-5, a
     ramp of one voxel)."""
@@ -92,6 +96,29 @@ def test_normals_point_outward():
     pts = torch.tensor(CENTER) + RADIUS * dirs
     cos = (field.normals(pts) * dirs).sum(-1)
     assert cos.min() > 0.9
+
+
+def test_orientation_penalty_is_zero_for_a_solid_seen_from_outside():
+    """Ref-NeRF's orientation penalty: an opaque ball seen from outside shows only normals facing the
+    camera (penalty ~0); a faint ball lets the rays through to its back, whose normals face away
+    (penalised); hand-checked on two samples."""
+    from zero123.threed.volume import orientation_penalty
+
+    w = torch.tensor([[0.5, 0.25]])
+    n = torch.tensor([[[0.0, 0.0, -1.0], [0.0, 0.6, 0.8]]])  # facing the camera, then 0.8 away
+    assert float(orientation_penalty(w, n, torch.tensor([[0.0, 0.0, 1.0]]))) == pytest.approx(0.25 * 0.64)
+    field = sphere_grid()
+    origins = torch.tensor([[0.0, 0.0, 3.0]]).repeat(16, 1) + torch.randn(16, 3, generator=torch.Generator().manual_seed(0)) * 0.05
+    dirs = torch.nn.functional.normalize(torch.tensor(CENTER) - origins, dim=-1)
+    kw = dict(num_samples=128, return_normals=True, min_transmittance=0, min_weight=0)
+    solid = render_rays(field, origins, dirs, **kw)
+    with torch.no_grad():
+        field.raw_density.sub_(FAINT_SHIFT)
+    faint = render_rays(field, origins, dirs, **kw)
+    print(f"orientation penalty: opaque {solid.orientation.mean():.4f} (opacity {solid.opacity.mean():.2f}), "
+          f"faint {faint.orientation.mean():.4f} (opacity {faint.opacity.mean():.2f})")
+    assert solid.opacity.min() > 0.9 and solid.orientation.max() < 0.02
+    assert faint.opacity.max() < 0.9 and faint.orientation.mean() > 5 * solid.orientation.mean() + 0.02
 
 
 def test_dense_grid_grows_keeping_its_function():

@@ -14,7 +14,7 @@ import torch
 import trimesh
 from typer.testing import CliRunner
 
-from zero123.camera import world_to_cams_from_spherical
+from zero123.camera import WORLD_FROM_GLTF, world_to_cams_from_spherical
 from zero123.data.meshes import load_mesh
 from zero123.data.objects import procedural_object
 from zero123.data.writer import write_views
@@ -116,8 +116,11 @@ def test_jittered_cameras_still_give_the_shape(procedural):
 
 
 def _reloaded(path) -> RenderMesh:
-    """A mesh file read back with trimesh into a textured RenderMesh (no normalisation)."""
+    """A mesh file read back with trimesh into a textured RenderMesh (no normalisation; a GLB, +Y up
+    by specification, turned back into the z-up world)."""
     loaded = trimesh.load(str(path), force="mesh", process=False)
+    if path.suffix == ".glb":
+        loaded.apply_transform(WORLD_FROM_GLTF)
     assert loaded.visual.kind == "texture" and loaded.visual.uv is not None
     image = loaded.visual.material.baseColorTexture if hasattr(loaded.visual.material, "baseColorTexture") else loaded.visual.material.image
     tex = np.asarray(image.convert("RGB"))
@@ -139,6 +142,10 @@ def test_exported_files_reload_and_match_the_views(tmp_path, procedural, procedu
     assert report["route"] == "views" and report["mesh"]["faces"] == procedural_rec.mesh.num_faces
     assert set(report["timings_s"]) >= {"fit", "mesh", "texture", "export", "total"}
     flat = Light(ambient=1.0, intensity=0.0)  # the texture holds the lit appearance
+    raw_glb = trimesh.load(str(files.glb), force="mesh", process=False).vertices
+    world = procedural_rec.textured.vertices
+    np.testing.assert_allclose(raw_glb[:, 1], world[:, 2], atol=1e-5)  # glTF +Y = the world's up (+Z)
+    np.testing.assert_allclose(raw_glb[:, 2], -world[:, 1], atol=1e-5)
     truth = on_white(images[:4]).astype(np.float64) / 255
     for path in (files.glb, files.obj):
         reloaded = _reloaded(path)
@@ -206,7 +213,8 @@ def test_reconstruct_command_from_views(tmp_path, renderer):
 
     assert "either IMAGE" in error("-o", str(tmp_path / "x"))
     assert "either IMAGE" in error("photo.png", "--views", str(tmp_path / "obj"))
-    assert "--route must be one of" in error("photo.png", "--route", "sds")
+    assert "--route must be one of" in error("photo.png", "--route", "nerf")
+    assert "--route sds" in error("--views", str(tmp_path / "obj"), "--route", "sds")
     assert "--preset" in error("--views", str(tmp_path / "obj"), "--preset", "best")
     assert "elevation" in error("photo.png", "--elevation", "75")  # 75 + the 30-degree ring leaves the sphere
     (tmp_path / "obj" / "003.npy").unlink()
@@ -214,6 +222,8 @@ def test_reconstruct_command_from_views(tmp_path, renderer):
     # the CLI's documented default is the library's
     import inspect
 
-    from zero123.cli.reconstruct import DEFAULT_ELEVATION, reconstruct
+    from zero123.cli.reconstruct import DEFAULT_ELEVATION, _parse_elevation, reconstruct
 
-    assert inspect.signature(reconstruct).parameters["elevation"].default == DEFAULT_ELEVATION == DEFAULT_INPUT_ELEVATION
+    assert inspect.signature(reconstruct).parameters["elevation"].default is None  # views: 15, sds: auto
+    assert _parse_elevation(None, "views") == DEFAULT_ELEVATION == DEFAULT_INPUT_ELEVATION
+    assert _parse_elevation(None, "sds") == _parse_elevation("auto", "views") == "auto"

@@ -200,7 +200,7 @@ def test_train_export_generate(tmp_path, views):
     assert (run / "samples" / "step-0000003.png").is_file()
     assert Config.load(run / "config.yaml") == Config.load(cfg)
 
-    r = run_cli("export", run, tmp_path / "model")
+    r = run_cli("export", run, "-o", tmp_path / "model")
     assert r.exit_code == 0, r.output
     import zero123.models.cc_projection  # noqa: F401  (diffusers resolves the component class by module)
     from safetensors.torch import load_file
@@ -220,7 +220,7 @@ def test_train_export_generate(tmp_path, views):
     out = pipe(Image.new("RGB", (32, 32), "red"), {"azimuth": 30}, num_inference_steps=3, output_type="np").images
     assert out.shape == (1, 32, 32, 3) and np.isfinite(out).all()
 
-    r = run_cli("export", run, tmp_path / "model")
+    r = run_cli("export", run, "-o", tmp_path / "model")
     assert r.exit_code == 2 and "already exists" in r.output
 
 
@@ -379,7 +379,7 @@ def test_v_prediction_run_trains_on_v_and_exports_a_v_model(tmp_path, views):
     assert np.isfinite(loss_v) and abs(loss_v - loss_eps) > 1e-4
     sched = json.loads((tmp_path / "v" / "base" / "scheduler" / "scheduler_config.json").read_text())
     assert sched["prediction_type"] == "v_prediction"
-    assert run_cli("export", tmp_path / "v", tmp_path / "model").exit_code == 0
+    assert run_cli("export", tmp_path / "v", "-o", tmp_path / "model").exit_code == 0
     pipe = Zero123Pipeline.from_pretrained(tmp_path / "model")
     assert pipe.prediction_type == "v_prediction"
     with pytest.raises(ConfigError, match="model.prediction_type"):
@@ -451,14 +451,14 @@ def test_interrupted_vae_stage_resumes_to_the_same_vae(tmp_path, views):
 def test_export_of_an_unfinished_run_says_what_to_do(tmp_path, views):
     run = tmp_path / "run"
     run.mkdir()
-    r = run_cli("export", run, tmp_path / "m")
+    r = run_cli("export", run, "-o", tmp_path / "m")
     assert r.exit_code == 2 and "not a training run folder" in r.output
     Config.load(tiny_config(tmp_path)).save(run / "config.yaml")
     (run / "vae_stage").mkdir()
-    r = run_cli("export", run, tmp_path / "m")
+    r = run_cli("export", run, "-o", tmp_path / "m")
     assert r.exit_code == 2 and "stopped before its first checkpoint" in r.output and "--resume" in r.output, r.output
     (run / "base").mkdir()
-    r = run_cli("export", run, tmp_path / "m")
+    r = run_cli("export", run, "-o", tmp_path / "m")
     assert r.exit_code == 2 and "no checkpoint yet" in r.output and "--resume" in r.output, r.output
 
 
@@ -469,7 +469,7 @@ def test_a_run_folder_as_model_says_export_it_first(tmp_path, views, tiny_image)
     image = tmp_path / "in.png"
     tiny_image.save(image)
     r = run_cli("nvs", image, "--model", run, "--device", "cpu", "-o", tmp_path / "views")
-    assert r.exit_code == 2 and "is a training run" in r.output and f"zero123 export {run}" in r.output, r.output
+    assert r.exit_code == 2 and "is a training run" in r.output and f"zero123 export {run} -o" in r.output, r.output
 
 
 def test_readme_renders_the_dataset_at_the_size_it_trains_at():

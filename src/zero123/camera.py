@@ -37,6 +37,13 @@ DEFAULT_INPUT_DISTANCE = 1.85
 TRAIN_D_RADIUS_RANGE = (-0.7, 0.7)
 TRAIN_DISTANCE_RANGE = (1.5, 2.2)
 
+#: ``(4, 4)`` rotation from glTF's frame (+Y up, +Z forward: the glTF 2.0 specification) to the
+#: z-up world: ``(x, y, z) -> (x, -z, y)``, what Blender does on glTF import. Mesh import applies it
+#: to ``.glb``/``.gltf`` files and GLB export its inverse (docs/conventions.md, "Cameras").
+WORLD_FROM_GLTF = np.array([[1.0, 0, 0, 0], [0, 0, -1, 0], [0, 1, 0, 0], [0, 0, 0, 1]])
+#: Suffixes of the formats whose files are +Y up by specification.
+GLTF_SUFFIXES: tuple[str, ...] = (".glb", ".gltf")
+
 #: Largest user-facing camera changes in degrees: an azimuth change beyond one turn is a typo, an
 #: elevation change beyond 180 leaves the training range of d_polar (-180, 180).
 MAX_AZIMUTH_CHANGE = 360.0

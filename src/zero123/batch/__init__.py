@@ -10,7 +10,7 @@ Example (``manifest.jsonl`` as in :mod:`~zero123.batch.manifest`)::
 
 * :mod:`~zero123.batch.manifest`: rows from a JSON Lines manifest or a folder of images.
 * :mod:`~zero123.batch.runner`: the per-row task seam (:class:`RowTask`) and the worker.
-* :mod:`~zero123.batch.tasks`: :class:`NvsTask`.
+* :mod:`~zero123.batch.tasks`: :class:`NvsTask`, :class:`ReconstructTask`.
 * :mod:`~zero123.batch.results`: the job folder and ``results.jsonl``.
 * :mod:`~zero123.batch.backends`: :class:`LocalBackend`, :class:`AccelerateBackend`, :class:`RayBackend`.
 * :mod:`~zero123.batch.job`: :func:`run_batch`.
@@ -21,10 +21,10 @@ from .job import BatchSummary, run_batch
 from .manifest import BatchRow, RowDefaults, load_rows, read_manifest, rows_from_folder, select_shard
 from .results import read_results
 from .runner import RowResult, RowTask, RowWorker
-from .tasks import TASK_NAMES, NvsTask
+from .tasks import TASK_NAMES, NvsTask, ReconstructTask
 
 __all__ = [
     "BACKEND_NAMES", "TASK_NAMES", "AccelerateBackend", "Backend", "BatchRow", "BatchSummary", "LocalBackend",
-    "NvsTask", "RayBackend", "RowDefaults", "RowResult", "RowTask", "RowWorker", "load_rows", "read_manifest",
+    "NvsTask", "RayBackend", "ReconstructTask", "RowDefaults", "RowResult", "RowTask", "RowWorker", "load_rows", "read_manifest",
     "read_results", "rows_from_folder", "run_batch", "select_shard",
 ]

@@ -85,14 +85,24 @@ class BatchRow:
 
 @dataclass(frozen=True)
 class RowDefaults:
-    """What a row gets when it does not say: the job's cameras (``()``: rows must give theirs) and seed."""
+    """What a row gets when it does not say: the job's cameras (``()``: rows must give theirs), seed
+    and input elevation (``cond_elevation``, degrees; ``None``: not given).
+
+    ``needs_cameras=False`` for tasks that choose their own cameras (``--task reconstruct``): rows
+    may then give none.
+    """
 
     cameras: tuple[Mapping[str, float], ...] = ()
     seed: int = 0
+    cond_elevation: float | None = None
+    needs_cameras: bool = True
 
     def __post_init__(self):
+        from ..camera import check_cond_elevation
+
         _check_seed(self.seed, "seed")
         object.__setattr__(self, "cameras", _check_cameras(self.cameras, "cameras") if self.cameras else ())
+        object.__setattr__(self, "cond_elevation", check_cond_elevation(self.cond_elevation))
 
 
 def read_manifest(path: str | os.PathLike, defaults: RowDefaults | None = None) -> list[BatchRow]:
@@ -125,10 +135,10 @@ def rows_from_folder(folder: str | os.PathLike, defaults: RowDefaults) -> list[B
     and seed; ids are the file stems (clashes such as ``a.png`` + ``a.jpg`` are failed rows).
 
     Raises:
-        ValueError: no cameras in ``defaults``, or no images in the folder.
+        ValueError: no cameras in ``defaults`` (when the task needs them), or no images in the folder.
     """
     folder = Path(folder)
-    if not defaults.cameras:
+    if not defaults.cameras and defaults.needs_cameras:
         raise ValueError("a folder of images needs the cameras to render: give --azimuth (and --elevation/--radius)")
     files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
@@ -185,10 +195,10 @@ def _parse_object(obj: dict, index: int, base: Path, defaults: RowDefaults, *, w
         if not isinstance(image, str) or not image:
             raise ValueError(f"'image' must be a non-empty path string, got {image!r}")
         cameras = _check_cameras(obj["cameras"], "cameras") if "cameras" in obj else defaults.cameras
-        if not cameras:
+        if not cameras and defaults.needs_cameras:
             raise ValueError("no cameras: give 'cameras': [{\"azimuth\": ..., \"elevation\": ...}] or the job's --azimuth")
         seed = _check_seed(obj.get("seed", defaults.seed), "'seed'")
-        cond = obj.get("cond_elevation")
+        cond = obj.get("cond_elevation", defaults.cond_elevation)
         if cond is not None and not _is_number(cond):
             raise ValueError(f"'cond_elevation' must be a number of degrees, got {cond!r}")
     except (ValueError, TypeError) as e:

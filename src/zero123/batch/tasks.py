@@ -4,12 +4,18 @@
   through :func:`zero123.nvs.generate_views` (all of a row's views in one batched pipeline call,
   view ``i`` seeded ``seed + i``), written as :meth:`zero123.nvs.NovelViews.save` writes them.
 
-A mesh per row (``--task reconstruct``) is another class with the same four methods.
+* :class:`ReconstructTask` (``--task reconstruct``): a textured mesh per row through the image-to-3D
+  fast route (:func:`zero123.threed.reconstruct.reconstruct_from_image`: a ring of generated views,
+  a fitted field, mesh and texture), written as :func:`zero123.threed.export.write_reconstruction`
+  writes it (``mesh.glb``, ``mesh.obj`` + ``.mtl`` + texture, ``mesh.ply``, turntable, ``views.png``,
+  ``report.json``). The row's ``cond_elevation`` is the photo's elevation (default: the task's);
+  its cameras are not used (the ring is the route's).
 """
 
 from __future__ import annotations
 
 import io
+import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -18,7 +24,8 @@ from typing import Any
 from ..nvs import Preprocessing, SamplingSettings
 from .manifest import BatchRow
 
-TASK_NAMES: tuple[str, ...] = ("nvs",)
+TASK_NAMES: tuple[str, ...] = ("nvs", "reconstruct")
+TURNTABLE_FORMATS: tuple[str, ...] = ("mp4", "gif")
 
 
 @dataclass(frozen=True)
@@ -77,6 +84,93 @@ class NvsTask:
         written = views.save(folder, contact_sheet=self.contact_sheet)
         paths = [written["input"], written.get("cutout"), *(v["path"] for v in written["views"]), written.get("contact_sheet")]
         return [Path(p).name for p in paths if p is not None]
+
+
+def _default_route():
+    from ..threed.reconstruct import ImageRouteSettings
+
+    return ImageRouteSettings()
+
+
+@dataclass(frozen=True)
+class ReconstructTask:
+    """A textured mesh per row (the image-to-3D fast route).
+
+    Attributes:
+        model: what :func:`zero123.loading.load_pipeline` loads.
+        route: :class:`zero123.threed.reconstruct.ImageRouteSettings` (ring, sampler, preprocessing,
+            fit-mesh-texture chain, e.g. ``reconstruct=get_preset("quality")``).
+        elevation: the photo's elevation in degrees for rows without ``cond_elevation``.
+        turntable: ``"mp4"``, ``"gif"`` or ``None`` (no video).
+        trust_pickle: allow an original Lightning ``.ckpt`` (only for files you trust).
+    """
+
+    model: str = "bundled"
+    route: Any = field(default_factory=_default_route)
+    elevation: float = 15.0
+    turntable: str | None = "mp4"
+    trust_pickle: bool = False
+    name: str = field(default="reconstruct", init=False)
+
+    def __post_init__(self):
+        from ..threed.reconstruct import ImageRouteSettings, ring_world_to_cams
+
+        if not isinstance(self.model, (str, os.PathLike)) or not str(self.model):
+            raise ValueError(f"model must be a model name or path, got {self.model!r}")
+        object.__setattr__(self, "model", _model_id(self.model))
+        if not isinstance(self.route, ImageRouteSettings):
+            raise TypeError(f"route must be an ImageRouteSettings, got {type(self.route).__name__}")
+        if self.turntable is not None and self.turntable not in TURNTABLE_FORMATS:
+            raise ValueError(f"turntable must be one of {TURNTABLE_FORMATS} or None, got {self.turntable!r}")
+        ring_world_to_cams(self.route.ring(), self.elevation, self.route.distance)  # the elevation fits the ring
+
+    def settings(self) -> dict[str, Any]:
+        route = asdict(self.route)
+        route["sampling"].pop("max_batch")  # only bounds memory; a rerun may change it
+        settings = {"model": self.model, "route": route, "elevation": self.elevation, "turntable": self.turntable}
+        return json.loads(json.dumps(settings))  # tuples as lists, as batch.json stores them
+
+    def _elevation(self, row: BatchRow) -> float:
+        return self.elevation if row.cond_elevation is None else row.cond_elevation
+
+    def prepare(self, row: BatchRow) -> dict[str, Any]:
+        """Check the row's elevation against the ring, read and preprocess the image; the prepared
+        image, cut-out and silhouette travel as PNG bytes."""
+        import numpy as np
+        from PIL import Image
+
+        from ..nvs import prepare_input
+        from ..threed.reconstruct import ring_world_to_cams
+
+        ring_world_to_cams(self.route.ring(), self._elevation(row), self.route.distance)
+        prepared = prepare_input(row.image_path, self.route.preprocessing)
+        mask = None if prepared.mask is None else Image.fromarray(np.asarray(prepared.mask, np.uint8) * 255)
+        return {"image_png": _png(prepared.image), "method": prepared.method,
+                "cutout_png": None if prepared.cutout is None else _png(prepared.cutout),
+                "mask_png": None if mask is None else _png(mask)}
+
+    def load(self, device, dtype):
+        from ..loading import load_pipeline
+
+        return load_pipeline(self.model, device=device, dtype=dtype, trust_pickle=self.trust_pickle)
+
+    def run(self, model, row: BatchRow, prepared: dict[str, Any], folder: Path) -> list[str]:
+        import numpy as np
+        from PIL import Image
+
+        from ..nvs import PreparedInput
+        from ..threed.export import write_reconstruction
+        from ..threed.reconstruct import reconstruct_from_image
+
+        image, cutout, mask = (None if prepared[k] is None else Image.open(io.BytesIO(prepared[k]))
+                               for k in ("image_png", "cutout_png", "mask_png"))
+        inp = PreparedInput(image=image, method=prepared["method"], cutout=cutout,
+                            mask=None if mask is None else np.asarray(mask) > 127)
+        device = model.device if model.device.type != "mps" else "cpu"
+        rec = reconstruct_from_image(model, inp, elevation_deg=self._elevation(row), settings=self.route, seed=row.seed,
+                                     device=device)
+        write_reconstruction(rec, folder, turntable=self.turntable, report_extra={"image": row.image, "model": self.model})
+        return sorted(p.name for p in folder.iterdir() if p.is_file())
 
 
 def _png(image) -> bytes:

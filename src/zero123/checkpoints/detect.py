@@ -52,7 +52,7 @@ def detect_format(path: str | os.PathLike) -> CheckpointFormat:
     if (path / "config.yaml").is_file() and ((path / "base").is_dir() or (path / "checkpoints").is_dir()):
         raise ValueError(
             f"folder {str(path)!r} is a training run (written by `zero123 train`), not a model: export it first "
-            f"with `zero123 export {path} MODEL_DIR` and pass MODEL_DIR"
+            f"with `zero123 export {path} -o MODEL_DIR` and pass MODEL_DIR"
         )
     if (path / "model_index.json").is_file():
         index = read_model_index(path)

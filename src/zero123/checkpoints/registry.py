@@ -110,7 +110,7 @@ def _missing_error(name: str, entry: KnownCheckpoint | None, cause: BaseExceptio
         f"model {name!r}: weights not found locally and could not be downloaded{why}. They live at "
         f"{entry.url} ({what}Hugging Face repository {entry.repo_id!r}, {entry.size}; licence: {entry.licence}). "
         f"Download them yourself and pass the local path, e.g. Zero123Pipeline.from_pretrained({example!r}{py_extra}) "
-        f"or `zero123 convert {example} OUT{cli_extra}`"
+        f"or `zero123 convert {example} -o OUT{cli_extra}`"
         + (" (only for files you trust: unpickling can run code)." if pickled else ".")
     )
 

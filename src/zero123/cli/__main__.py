@@ -54,6 +54,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("convert", "convert", "convert"),
     ("info", "info", "info"),
     ("reconstruct", "reconstruct", "reconstruct"),
+    ("app", "app", "app"),
 ]
 
 for _name, _module, _func in COMMANDS:

@@ -57,6 +57,7 @@ BackendOption = Annotated[str, typer.Option("--backend", help="Renderer: gl (mod
 MinPartsOption = Annotated[int, typer.Option("--min-parts", help="Procedural objects: fewest parts, body included (a test set should use its training set's).")]
 MaxPartsOption = Annotated[int, typer.Option("--max-parts", help="Procedural objects: most parts.")]
 TextureProbabilityOption = Annotated[float, typer.Option("--texture-probability", help="Procedural objects: chance a part is textured.")]
+KindOption = Annotated[str, typer.Option("--kind", help="Procedural objects: 'primitives' (random assemblies of 2-8 primitives) or 'objects' (upright vases, bottles, cups, books, crates, cabinets, tables, chairs, mugs...).")]
 # sampling group (nvs, batch, reconstruct, eval nvs): --quality picks a preset, --steps/--solver override it
 #: ``--quality`` when not given: the preset the held-out quality-vs-steps table favours
 #: (docs/benchmarks.md, "Solvers: quality against steps"); the Python API's default stays "original".

@@ -1,4 +1,4 @@
-"""``zero123 batch MANIFEST --out DIR``: novel views for many images, resumable, local/accelerate/Ray."""
+"""``zero123 batch MANIFEST --out DIR``: novel views (or a mesh) for many images, resumable, local/accelerate/Ray."""
 
 from __future__ import annotations
 
@@ -64,7 +64,10 @@ def batch(
     azimuth: Annotated[Optional[str], typer.Option(help="Cameras of rows that give none (and of a folder): azimuth change(s) in degrees, e.g. 0,90,180,270.")] = None,
     elevation: Annotated[str, typer.Option(help="Elevation change(s) in degrees for those cameras (+ = camera moves up).")] = "0",
     radius: Annotated[str, typer.Option(help="Distance ratio(s) target/input for those cameras.")] = "1.0",
-    task: Annotated[str, typer.Option("--task", help="What each row makes: nvs (novel views).")] = "nvs",
+    task: Annotated[str, typer.Option("--task", help="What each row makes: nvs (novel views) or reconstruct (a textured mesh, the image-to-3D fast route; rows need no cameras).")] = "nvs",
+    cond_elevation: Annotated[Optional[float], typer.Option(help="The photos' elevation in degrees for rows without cond_elevation (reconstruct: default 15; nvs: needed by Stable Zero123 models).")] = None,
+    preset: Annotated[str, typer.Option("--preset", help="reconstruct: fast or quality (as `zero123 reconstruct --preset`).")] = "fast",
+    turntable: Annotated[str, typer.Option("--turntable", help="reconstruct: turntable video per row: mp4, gif or none.")] = "mp4",
     model: ModelOption = DEFAULT_MODEL,
     quality: QualityOption = DEFAULT_QUALITY,
     steps: StepsOption = None,
@@ -92,8 +95,9 @@ def batch(
     progress: ProgressOption = True,
     as_json: JsonOption = False,
 ) -> None:
-    """Run novel views over every row of MANIFEST into --out; prints done/skipped/failed, exit 1 if any row failed."""
-    from ..batch import BACKEND_NAMES, TASK_NAMES, AccelerateBackend, LocalBackend, NvsTask, RayBackend, RowDefaults, load_rows, run_batch
+    """Run novel views (or a mesh) over every row of MANIFEST into --out; prints done/skipped/failed, exit 1 if any row failed."""
+    from ..batch import (BACKEND_NAMES, TASK_NAMES, AccelerateBackend, LocalBackend, NvsTask, RayBackend, ReconstructTask, RowDefaults,
+                         load_rows, run_batch)
     from ..batch.backends import launcher_world_size
     from ..nvs import Preprocessing
     from ._common import check_output_dir, option_names, parse_sampling, progress_display
@@ -115,12 +119,22 @@ def batch(
     if backend != "accelerate" and launcher_world_size() > 1:
         raise ValueError(f"this command runs in {launcher_world_size()} launched processes; pass --backend accelerate "
                          "so they split the rows (else each would run every row)")
+    if task != "reconstruct" and (preset != "fast" or turntable != "mp4"):
+        raise ValueError("--preset and --turntable apply only to --task reconstruct")
+    if turntable not in ("mp4", "gif", "none"):
+        raise ValueError(f"--turntable must be one of mp4, gif, none; got {turntable!r}")
     sampling = parse_sampling(quality, steps=steps, solver=solver, guidance=guidance, eta=eta, max_batch=max_batch)
     with option_names("object_size", "segment", "seed", "threads", "workers",
-                      "batch_size", "gpus_per_worker", "cpus_per_worker", "device", "dtype"):
-        nvs_task = NvsTask(model=model, sampling=sampling,
-                           preprocessing=Preprocessing(segment="none" if no_preprocess else segment, object_size=object_size),
-                           trust_pickle=trust_pickle, contact_sheet=not no_contact_sheet)
+                      "batch_size", "gpus_per_worker", "cpus_per_worker", "device", "dtype", "cond_elevation", "preset"):
+        preprocessing = Preprocessing(segment="none" if no_preprocess else segment, object_size=object_size)
+        if task == "reconstruct":
+            from ..threed.reconstruct import ImageRouteSettings, get_preset
+
+            row_task = ReconstructTask(model=model, trust_pickle=trust_pickle, turntable=None if turntable == "none" else turntable,
+                                       route=ImageRouteSettings(sampling=sampling, preprocessing=preprocessing, reconstruct=get_preset(preset)))
+        else:
+            row_task = NvsTask(model=model, sampling=sampling, preprocessing=preprocessing, trust_pickle=trust_pickle,
+                               contact_sheet=not no_contact_sheet)
         if backend == "ray":
             runner = RayBackend(address=ray_address, device=device, dtype=dtype, threads=threads,
                                 **{k: v for k, v in given.items() if k != "ray_address"})
@@ -129,7 +143,7 @@ def batch(
         cameras = () if azimuth is None else tuple(broadcast_lists(
             azimuth=parse_float_list(azimuth, "--azimuth"), elevation=parse_float_list(elevation, "--elevation"),
             radius=parse_float_list(radius, "--radius")))
-        defaults = RowDefaults(cameras=cameras, seed=seed)
+        defaults = RowDefaults(cameras=cameras, seed=seed, cond_elevation=cond_elevation, needs_cameras=task != "reconstruct")
     check_output_dir(out)
     rows = load_rows(manifest, defaults)
 
@@ -150,7 +164,7 @@ def batch(
 
         try:
             with option_names("shard_index", "num_shards"), _sigterm_stops_like_ctrl_c():
-                summary = run_batch(rows, out, nvs_task, runner, shard_index=shard_index, num_shards=num_shards, on_result=on_result)
+                summary = run_batch(rows, out, row_task, runner, shard_index=shard_index, num_shards=num_shards, on_result=on_result)
         except (ImportError, RuntimeError) as e:  # Ray missing, or a Ray worker that cannot load the model
             raise fail(str(e)) from None
 

@@ -1,4 +1,4 @@
-"""``zero123 convert SRC OUT``: any supported checkpoint -> our pipeline folder (safetensors)."""
+"""``zero123 convert SRC -o OUT``: any supported checkpoint -> our pipeline folder (safetensors)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def parse_config_overrides(text: str | None) -> dict | None:
 
 def convert(
     src: Annotated[str, typer.Argument(help="Original .ckpt/.safetensors, a diffusers folder (either layout) or a known name.")],
-    out: Annotated[Path, typer.Argument(help="Output folder (our Zero123Pipeline layout, safetensors).")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Output folder (our Zero123Pipeline layout, safetensors).")],
     half: Annotated[bool, typer.Option("--half", help="Store float16 weights.")] = False,
     no_ema: Annotated[bool, typer.Option("--no-ema", help="Use the raw U-Net weights instead of the EMA ones.")] = False,
     camera_embedding: Annotated[
@@ -34,7 +34,7 @@ def convert(
         typer.Option(help="What T's 4th slot holds; default: inferred from the name/metadata, else relative_radius."),
     ] = None,
     trust_pickle: TrustPickleOption = False,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace OUT if it exists.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the -o/--out folder if it exists.")] = False,
     config_overrides: Annotated[
         Optional[str], typer.Option(help="JSON of config values shapes cannot show, for non-standard original files.")
     ] = None,
@@ -49,8 +49,8 @@ def convert(
     from ._common import check_output_dir, progress_display
 
     if out.exists() and not overwrite:
-        raise FileExistsError(f"OUT {str(out)!r} already exists; pass --overwrite to replace it")
-    check_output_dir(out, option="OUT")
+        raise FileExistsError(f"-o/--out {str(out)!r} already exists; pass --overwrite to replace it")
+    check_output_dir(out)
     with progress_display() as bar:
         bar.add_task("converting", total=None)
         loaded = load_components(

@@ -1,4 +1,4 @@
-"""``zero123 create-random OUT``: a randomly initialised model folder for tests and development."""
+"""``zero123 create-random -o OUT``: a randomly initialised model folder for tests and development."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def create_random_model(
 
 
 def create_random(
-    out: Annotated[Path, typer.Argument(help="Folder to create.")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Folder to create.")],
     preset: Annotated[str, typer.Option(help="Architecture preset: tiny (tests), small, or full (the released ~1.2B-parameter layout).")] = "tiny",
     seed: Annotated[int, typer.Option(help="Seed of the random initialisation.")] = 0,
     camera_embedding: Annotated[str, typer.Option(help="relative_radius (Zero-1-to-3) or cond_polar (Stable Zero123).")] = "relative_radius",

@@ -16,6 +16,7 @@ from ._common import (
     EtaOption,
     GuidanceOption,
     JsonOption,
+    KindOption,
     MaxBatchOption,
     MaxPartsOption,
     MinPartsOption,
@@ -127,6 +128,7 @@ def render_testset(
     min_parts: MinPartsOption = 3,
     max_parts: MaxPartsOption = 7,
     texture_probability: TextureProbabilityOption = 0.5,
+    kind: KindOption = "primitives",
     progress: ProgressOption = True,
     threads: ThreadsOption = None,
 ) -> None:
@@ -143,7 +145,8 @@ def render_testset(
     try:
         names = render_relative_testset(out, count, changes=changes, seed=seed, image_size=size, backend=backend,
                                         input_elevation=(min_elevation, max_elevation), progress=progress,
-                                        procedural=ProceduralConfig(min_parts, max_parts, texture_probability=texture_probability))
+                                        procedural=ProceduralConfig(min_parts, max_parts, texture_probability=texture_probability,
+                                                                    kind=kind))
     except RuntimeError as e:  # no working renderer backend here
         raise fail(str(e)) from None
     typer.echo(f"wrote {len(names)} objects to {out}; score with: zero123 eval nvs --data {out} --model M -o OUT")

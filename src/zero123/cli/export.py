@@ -12,10 +12,10 @@ from ._common import ThreadsOption
 
 def export(
     run_dir: Annotated[Path, typer.Argument(help="Run folder written by `zero123 train`.")],
-    out: Annotated[Path, typer.Argument(help="Pipeline folder to write (loads with Zero123Pipeline.from_pretrained).")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Pipeline folder to write (loads with Zero123Pipeline.from_pretrained).")],
     ema: Annotated[bool, typer.Option("--ema/--no-ema", help="Use the EMA U-Net weights (default) or the raw ones.")] = True,
     step: Annotated[Optional[int], typer.Option("--step", help="Export this checkpoint step instead of the latest.")] = None,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace OUT if it exists.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the -o/--out folder if it exists.")] = False,
     threads: ThreadsOption = None,
 ) -> None:
     """Export a trained model as a pipeline folder."""

@@ -8,6 +8,7 @@ import typer
 
 from ._common import (
     BackendOption,
+    KindOption,
     MaxPartsOption,
     MinPartsOption,
     OutOption,
@@ -34,6 +35,9 @@ def render_dataset(
     min_parts: MinPartsOption = 3,
     max_parts: MaxPartsOption = 7,
     texture_probability: TextureProbabilityOption = 0.5,
+    kind: KindOption = "primitives",
+    elevation_min: Annotated[float, typer.Option("--elevation-min", help="Lowest camera elevation (deg above the equator; default: the whole sphere).")] = -90.0,
+    elevation_max: Annotated[float, typer.Option("--elevation-max", help="Highest camera elevation (deg).")] = 90.0,
     progress: ProgressOption = True,
     threads: ThreadsOption = None,
 ) -> None:
@@ -49,7 +53,8 @@ def render_dataset(
         raise ValueError("give exactly one of --procedural N or --meshes PATH_OR_GLOB")
     settings = RenderSettings(num_views=views, image_size=size, backend=backend, direction=direction,
                               max_faces=max_faces, min_parts=min_parts, max_parts=max_parts,
-                              texture_probability=texture_probability)
+                              texture_probability=texture_probability, kind=kind,
+                              elevation_min=elevation_min, elevation_max=elevation_max)
     check_output_dir(out)
     if procedural is not None:
         jobs = procedural_jobs(procedural, seed)

@@ -1,7 +1,8 @@
 """Mesh import with trimesh (glb / gltf / obj / ply / stl / ...) into a :class:`RenderMesh`.
 
-Scenes are flattened (node transforms applied), base-colour textures and vertex colours are kept,
-and the result is normalised (docs/conventions.md, Cameras: largest bounding-box side 1, centred at the
+Scenes are flattened (node transforms applied), glTF files (+Y up by specification) are turned into
+the z-up world (:data:`zero123.camera.WORLD_FROM_GLTF`, as Blender imports them), base-colour
+textures and vertex colours are kept, and the result is normalised (docs/conventions.md, Cameras: largest bounding-box side 1, centred at the
 origin). Bad files raise ``FileNotFoundError`` / ``ValueError`` with a one-line reason.
 """
 
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..camera import GLTF_SUFFIXES, WORLD_FROM_GLTF
 from ..render.mesh import RenderMesh, concatenate
 
 #: Side of the texture layers of imported meshes (all layers of one mesh share it).
@@ -57,6 +59,9 @@ def load_mesh(path: str | os.PathLike, max_faces: int = 2_000_000) -> RenderMesh
     except Exception as e:  # trimesh raises many types for unreadable files
         raise ValueError(f"{str(path)!r} is not a mesh trimesh can read: {type(e).__name__}: {e}") from None
     geoms = [g for g in _flatten(scene) if isinstance(g, trimesh.Trimesh) and len(g.faces) > 0]
+    if path.suffix.lower() in GLTF_SUFFIXES:
+        for g in geoms:
+            g.apply_transform(WORLD_FROM_GLTF)
     if not geoms:
         raise ValueError(f"mesh {str(path)!r} has no triangle faces")
     n_faces = sum(len(g.faces) for g in geoms)

@@ -1,6 +1,11 @@
-"""Seeded procedural objects: multi-part, asymmetric, coloured and textured (issue 4, item 1a).
+"""Seeded procedural objects of two kinds (:data:`KINDS`), selected by ``ProceduralConfig.kind``.
 
-An object is a body (box, sphere, cylinder, cone, torus, capsule or extrusion) with 2 to ~8 more
+``"primitives"`` (the original kind, issue 4, item 1a): multi-part, asymmetric, coloured and
+textured random assemblies. ``"objects"`` (:func:`object_like`): upright, object-like shapes whose
+unseen sides are largely predictable from one view, the way most real products are (see that
+function).
+
+A ``"primitives"`` object is a body (box, sphere, cylinder, cone, torus, capsule or extrusion) with 2 to ~8 more
 parts attached at random points of its surface, each with its own colour (hues spread by the golden
 ratio so parts look distinct) and, with some probability, a simple procedural texture (checker,
 stripes, dots, gradient). Random placement makes front, back, left, right, top and bottom look
@@ -23,6 +28,12 @@ from ..render.mesh import RenderMesh, concatenate, vertex_normals
 
 PRIMITIVES = ("box", "sphere", "cylinder", "cone", "torus", "capsule", "extrusion")
 TEXTURES = ("checker", "stripes", "dots", "gradient")
+#: The procedural kinds: random primitive assemblies, or upright object-like shapes.
+KINDS = ("primitives", "objects")
+#: The categories of the ``"objects"`` kind (:func:`object_like`).
+OBJECT_CATEGORIES = ("vase", "bottle", "cup", "bowl", "lamp", "mug", "books", "crate", "cabinet", "table", "chair")
+#: The materials of the ``"objects"`` kind: plain colour, bands/stripes, a two-colour pattern.
+MATERIALS = ("plain", "striped", "textured")
 
 
 @dataclass(frozen=True)
@@ -35,6 +46,10 @@ class ProceduralConfig:
         texture_probability: chance that a part gets a procedural texture (else plain colour).
         texture_size: side of every texture layer in pixels.
         primitives: the primitive kinds to draw from.
+        kind: ``"primitives"`` (random assemblies, the knobs above) or ``"objects"``
+            (:func:`object_like`; it uses ``segments``, ``texture_probability`` (chance of a
+            non-plain material), ``texture_size`` and ``categories``, not the part counts).
+        categories: the ``"objects"`` categories to draw from (:data:`OBJECT_CATEGORIES`).
     """
 
     min_parts: int = 3
@@ -43,6 +58,8 @@ class ProceduralConfig:
     texture_probability: float = 0.5
     texture_size: int = 64
     primitives: tuple[str, ...] = PRIMITIVES
+    kind: str = "primitives"
+    categories: tuple[str, ...] = OBJECT_CATEGORIES
 
     def __post_init__(self):
         if not 1 <= self.min_parts <= self.max_parts:
@@ -54,10 +71,16 @@ class ProceduralConfig:
         unknown = set(self.primitives) - set(PRIMITIVES)
         if unknown or not self.primitives:
             raise ValueError(f"primitives must be a non-empty subset of {PRIMITIVES}, got {self.primitives}")
+        if self.kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
+        if not self.categories or set(self.categories) - set(OBJECT_CATEGORIES):
+            raise ValueError(f"categories must be a non-empty subset of {OBJECT_CATEGORIES}, got {self.categories}")
 
 
 def procedural_object(seed: int, config: ProceduralConfig = ProceduralConfig()) -> RenderMesh:
-    """A random multi-part object; the same ``seed`` and ``config`` always give the same mesh."""
+    """A random object of ``config.kind``; the same ``seed`` and ``config`` always give the same mesh."""
+    if config.kind == "objects":
+        return object_like(seed, config)
     rng = np.random.default_rng(seed)
     n_parts = int(rng.integers(config.min_parts, config.max_parts + 1))
     hue0 = rng.random()
@@ -88,6 +111,244 @@ def procedural_object(seed: int, config: ProceduralConfig = ProceduralConfig()) 
             part.textures = np.full((1, config.texture_size, config.texture_size, 3), 255, np.uint8)
         parts.append(part)
     return concatenate(parts).normalized()
+
+
+# ---------------------------------------------------------------------- object-like kind
+def object_like(seed: int, config: ProceduralConfig = ProceduralConfig(kind="objects")) -> RenderMesh:
+    """An upright object-like mesh (world +Z up, resting on its base, turned by a random yaw).
+
+    Categories (:data:`OBJECT_CATEGORIES`), each with random proportions:
+
+    * surfaces of revolution: vase (bulging body, neck, lip), bottle (body, shoulder, neck, cap),
+      cup and bowl (walled, open on top: the inside shows), lamp (base, pole, open shade);
+    * boxes and extrusions: books (a stack of 1-4, cover and page block), crate (box with slats),
+      cabinet (body, drawer fronts and knobs on one side);
+    * assemblies: mug (walled cup with a handle), table (top and four legs, or a round top on a
+      pedestal), chair (seat, four legs, backrest).
+
+    Materials (:data:`MATERIALS`) per part: plain colour, or with probability
+    ``config.texture_probability`` horizontal bands / stripes or a two-colour pattern
+    (:func:`procedural_texture`). Colours stay away from white so silhouettes read on a white
+    background. Normalised like every procedural object (largest bounding-box side 1, centred).
+
+    >>> m = object_like(5)
+    >>> bool(np.isclose(np.ptp(m.vertices, 0).max(), 1.0, atol=1e-5))
+    True
+    """
+    rng = np.random.default_rng([int(seed), 0x0B1EC7])
+    category = str(rng.choice(config.categories))
+    parts = _CATEGORY_BUILDERS[category](rng, config)
+    yaw = rng.uniform(0, 2 * math.pi)
+    c, s_ = math.cos(yaw), math.sin(yaw)
+    rot = np.array([[c, -s_, 0.0], [s_, c, 0.0], [0.0, 0.0, 1.0]])
+    return concatenate([_transform(p, rot, np.zeros(3)) for p in parts]).normalized()
+
+
+def object_category(seed: int, config: ProceduralConfig = ProceduralConfig(kind="objects")) -> str:
+    """The category :func:`object_like` draws for ``seed`` (its first random draw)."""
+    return str(np.random.default_rng([int(seed), 0x0B1EC7]).choice(config.categories))
+
+
+def _palette_color(rng: np.random.Generator, hue: float | None = None) -> np.ndarray:
+    """A colour well away from white (its largest distance from white is at least 0.3)."""
+    hue = rng.random() if hue is None else hue % 1.0
+    if rng.random() < 0.15:  # neutrals: greys, browns, near-black
+        return np.array(colorsys.hsv_to_rgb(rng.uniform(0.05, 0.12), rng.uniform(0.0, 0.5), rng.uniform(0.15, 0.6)))
+    return np.array(colorsys.hsv_to_rgb(hue, rng.uniform(0.35, 0.9), rng.uniform(0.4, 0.92)))
+
+
+def _bands_texture(color_a, color_b, size: int, rng: np.random.Generator) -> np.ndarray:
+    """``(size, size, 3)`` uint8 horizontal bands (along the texture's v: rings on a lathe, stripes on a box)."""
+    yy = np.mgrid[0:size, 0:size][0] / size
+    freq = int(rng.integers(2, 8))
+    width = rng.uniform(0.25, 0.6)
+    mask = ((yy * freq) % 1.0 < width).astype(np.float64)
+    a, b = np.asarray(color_a, np.float64), np.asarray(color_b, np.float64)
+    img = a[None, None] * (1 - mask[..., None]) + b[None, None] * mask[..., None]
+    return (img * 255 + 0.5).clip(0, 255).astype(np.uint8)
+
+
+def _paint(part: RenderMesh, rng: np.random.Generator, config: ProceduralConfig, color=None,
+           material: str | None = None) -> RenderMesh:
+    """Give ``part`` a material: plain ``color``, or (with ``config.texture_probability``) bands or a pattern."""
+    color = _palette_color(rng) if color is None else np.asarray(color, np.float64)
+    if material is None:
+        material = "plain" if rng.random() >= config.texture_probability else str(rng.choice(MATERIALS[1:]))
+    if material == "plain":
+        return _colored(part, color)
+    other = _palette_color(rng, hue=colorsys.rgb_to_hsv(*color)[0] + rng.uniform(0.25, 0.75))
+    n = config.texture_size
+    tex = (_bands_texture(color, other, n, rng) if material == "striped"
+           else procedural_texture(str(rng.choice(("checker", "dots", "gradient", "stripes"))), color, other, n, rng))
+    part.colors[:] = 1.0
+    part.texture_index[:] = 0
+    part.textures = tex[None]
+    return part
+
+
+def _cuboid(size, center) -> RenderMesh:
+    """Axis-aligned box of side lengths ``size`` centred at ``center``."""
+    return _transform(_box(), np.diag(np.asarray(size, np.float64)), np.asarray(center, np.float64))
+
+
+def _rod(radius: float, z0: float, z1: float, segments: int, x: float = 0.0, y: float = 0.0) -> RenderMesh:
+    """Closed vertical cylinder from ``z0`` to ``z1`` with its axis at ``(x, y)``."""
+    prof = [(0, z0), (radius, z0), (radius, z0), (radius, z1), (radius, z1), (0, z1)]
+    return _transform(_lathe(prof, segments), np.eye(3), np.array([x, y, 0.0]))
+
+
+def _walled(outer: list[tuple[float, float]], thickness: float) -> list[tuple[float, float]]:
+    """Profile of an open-topped vessel: the ``outer`` (radius, z) curve from the base edge up to
+    the rim, the rim, then the same curve ``thickness`` inside back down to an inner floor."""
+    base_z = outer[0][1]
+    inner = [(max(r - thickness, 0.01), z) for r, z in reversed(outer) if z >= base_z + thickness]
+    return [(0.0, base_z), *outer, *inner, (0.0, base_z + thickness)]
+
+
+def _smooth_profile(radii, z0: float, z1: float, n: int = 12) -> list[tuple[float, float]]:
+    """(radius, z) points of a smooth curve through control ``radii`` spread evenly from z0 to z1."""
+    ctrl_z = np.linspace(z0, z1, len(radii))
+    zs = np.linspace(z0, z1, n)
+    rs = np.interp(zs, ctrl_z, radii)
+    rs = np.convolve(np.pad(rs, 1, mode="edge"), np.ones(3) / 3, mode="valid")  # soften the corners
+    return [(float(r), float(z)) for r, z in zip(rs, zs)]
+
+
+def _vase(rng, config):
+    h = rng.uniform(0.9, 1.4)
+    rb, rm, rn, rl = rng.uniform(0.15, 0.25), rng.uniform(0.25, 0.45), rng.uniform(0.08, 0.18), rng.uniform(0.12, 0.25)
+    outer = _smooth_profile([rb, rm, rm * rng.uniform(0.7, 1.0), rn, rn, rl], 0.0, h)
+    return [_paint(_lathe(_walled(outer, 0.03), config.segments), rng, config)]
+
+
+def _bottle(rng, config):
+    r = rng.uniform(0.15, 0.3)
+    h_body, h_neck = rng.uniform(0.5, 0.9), rng.uniform(0.15, 0.35)
+    rn = rng.uniform(0.05, 0.1)
+    prof = [(0, 0), (r, 0), (r, 0), (r, h_body), (r * 0.8, h_body + 0.06), (rn, h_body + 0.15),
+            (rn, h_body + 0.15 + h_neck), (0, h_body + 0.15 + h_neck)]
+    body = _paint(_lathe(prof, config.segments), rng, config)
+    cap_top = h_body + 0.15 + h_neck + rng.uniform(0.04, 0.1)
+    cap = _colored(_rod(rn * 1.15, h_body + 0.15 + h_neck - 0.02, cap_top, config.segments), _palette_color(rng))
+    return [body, cap]
+
+
+def _cup(rng, config):
+    h, r0 = rng.uniform(0.4, 0.8), rng.uniform(0.15, 0.25)
+    r1 = r0 * rng.uniform(1.0, 1.4)
+    outer = [(r0, 0.0), (r0, 0.0), (r1, h)]
+    return [_paint(_lathe(_walled(outer, 0.03), config.segments), rng, config)]
+
+
+def _bowl(rng, config):
+    rt, h = rng.uniform(0.4, 0.6), rng.uniform(0.2, 0.35)
+    rf = rt * rng.uniform(0.3, 0.5)
+    outer = [(rf, 0.0), (rf, 0.0)] + [(rf + (rt - rf) * math.sin(0.5 * math.pi * k / 6), h * k / 6) for k in range(1, 7)]
+    return [_paint(_lathe(_walled(outer, 0.03), config.segments), rng, config)]
+
+
+def _lamp(rng, config):
+    seg = config.segments
+    rb, pole_h = rng.uniform(0.15, 0.3), rng.uniform(0.4, 0.9)
+    metal = _palette_color(rng)
+    base = _colored(_rod(rb, 0.0, 0.05, seg), metal)
+    pole = _colored(_rod(0.025, 0.05, pole_h, seg), metal)
+    rlo, rhi, hs = rng.uniform(0.25, 0.4), rng.uniform(0.1, 0.25), rng.uniform(0.25, 0.4)
+    shade_prof = [(rlo, pole_h - 0.1), (rhi, pole_h - 0.1 + hs), (rhi - 0.015, pole_h - 0.1 + hs), (rlo - 0.015, pole_h - 0.1)]
+    shade = _paint(_lathe(shade_prof, seg), rng, config)
+    return [base, pole, shade]
+
+
+def _mug(rng, config):
+    h, r = rng.uniform(0.45, 0.7), rng.uniform(0.18, 0.28)
+    color = _palette_color(rng)
+    body = _paint(_lathe(_walled([(r, 0.0), (r, 0.0), (r, h)], 0.035), config.segments), rng, config, color)
+    a, thick = h * rng.uniform(0.25, 0.35), rng.uniform(0.025, 0.045)
+    ring = _torus(1.0, thick / a, config.segments, 8)  # ring radius 1 in the XY plane
+    to_xz = np.array([[a, 0, 0], [0, 0, -a], [0, a, 0]])  # into the XZ plane, radius a
+    handle = _colored(_transform(ring, to_xz, np.array([r + 0.6 * a, 0.0, h / 2])), color)
+    return [body, handle]
+
+
+def _books(rng, config):
+    parts, z = [], 0.0
+    for _ in range(int(rng.integers(1, 5))):
+        w, d, t = rng.uniform(0.5, 0.9), rng.uniform(0.35, 0.6), rng.uniform(0.06, 0.16)
+        yaw = rng.uniform(-0.3, 0.3)
+        c, s_ = math.cos(yaw), math.sin(yaw)
+        rot = np.array([[c, -s_, 0], [s_, c, 0], [0, 0, 1.0]])
+        shift = np.array([rng.uniform(-0.05, 0.05), rng.uniform(-0.05, 0.05), z])
+        cover = _paint(_cuboid((w, d, t), (0, 0, t / 2)), rng, config)
+        pages = _colored(_cuboid((w * 0.96, d * 1.01, t * 0.8), (0.01 * w, 0, t / 2)), (0.92, 0.89, 0.8))
+        parts += [_transform(cover, rot, shift), _transform(pages, rot, shift)]
+        z += t
+    return parts
+
+
+def _crate(rng, config):
+    w, d, h = rng.uniform(0.5, 1.0), rng.uniform(0.5, 1.0), rng.uniform(0.4, 0.9)
+    wood = _palette_color(rng, hue=rng.uniform(0.05, 0.12))
+    parts = [_paint(_cuboid((w, d, h), (0, 0, h / 2)), rng, config, wood)]
+    dark = wood * 0.6
+    n = int(rng.integers(2, 4))
+    for k in range(n):  # horizontal slats around the four sides
+        z = h * (k + 0.5) / n
+        parts.append(_colored(_cuboid((w + 0.03, d + 0.03, 0.05), (0, 0, z)), dark))
+    return parts
+
+
+def _cabinet(rng, config):
+    w, d, h = rng.uniform(0.5, 0.9), rng.uniform(0.35, 0.6), rng.uniform(0.7, 1.4)
+    body_color = _palette_color(rng)
+    parts = [_paint(_cuboid((w, d, h), (0, 0, h / 2)), rng, config, body_color)]
+    n = int(rng.integers(2, 5))
+    front = _palette_color(rng, hue=colorsys.rgb_to_hsv(*body_color)[0] + 0.5)
+    knob = _palette_color(rng)
+    gap, dh = 0.03, (h - 0.1) / n
+    for k in range(n):  # drawer fronts and knobs on the +X side
+        zc = 0.05 + dh * (k + 0.5)
+        parts.append(_colored(_cuboid((0.02, d - 2 * gap, dh - gap), (w / 2 + 0.01, 0, zc)), front))
+        parts.append(_colored(_cuboid((0.04, 0.06, 0.04), (w / 2 + 0.04, 0, zc)), knob))
+    return parts
+
+
+def _table(rng, config):
+    seg = config.segments
+    h = rng.uniform(0.5, 0.9)
+    top_color, leg_color = _palette_color(rng), _palette_color(rng)
+    if rng.random() < 0.35:  # round pedestal table
+        rt = rng.uniform(0.4, 0.6)
+        return [_paint(_rod(rt, h - 0.05, h, seg), rng, config, top_color),
+                _colored(_rod(0.05, 0.04, h - 0.05, seg), leg_color),
+                _colored(_rod(rt * 0.5, 0.0, 0.04, seg), leg_color)]
+    w, d, t = rng.uniform(0.7, 1.2), rng.uniform(0.4, 0.8), 0.05
+    parts = [_paint(_cuboid((w, d, t), (0, 0, h - t / 2)), rng, config, top_color)]
+    lx, ly, lr = w / 2 - 0.06, d / 2 - 0.06, rng.uniform(0.025, 0.045)
+    round_legs = rng.random() < 0.5
+    for sx in (-1, 1):
+        for sy in (-1, 1):
+            leg = (_rod(lr, 0.0, h - t, seg, sx * lx, sy * ly) if round_legs
+                   else _cuboid((2 * lr, 2 * lr, h - t), (sx * lx, sy * ly, (h - t) / 2)))
+            parts.append(_colored(leg, leg_color))
+    return parts
+
+
+def _chair(rng, config):
+    w, d, hs = rng.uniform(0.4, 0.55), rng.uniform(0.4, 0.55), rng.uniform(0.4, 0.5)
+    hb, t, lr = rng.uniform(0.35, 0.55), 0.05, rng.uniform(0.02, 0.035)
+    seat_color, leg_color = _palette_color(rng), _palette_color(rng)
+    parts = [_paint(_cuboid((w, d, t), (0, 0, hs - t / 2)), rng, config, seat_color)]
+    for sx in (-1, 1):
+        for sy in (-1, 1):
+            parts.append(_colored(_cuboid((2 * lr, 2 * lr, hs - t), (sx * (w / 2 - lr), sy * (d / 2 - lr), (hs - t) / 2)), leg_color))
+    parts.append(_paint(_cuboid((0.04, d, hb), (-w / 2 + 0.02, 0, hs + hb / 2)), rng, config, seat_color))  # backrest at -X
+    return parts
+
+
+_CATEGORY_BUILDERS = {
+    "vase": _vase, "bottle": _bottle, "cup": _cup, "bowl": _bowl, "lamp": _lamp, "mug": _mug,
+    "books": _books, "crate": _crate, "cabinet": _cabinet, "table": _table, "chair": _chair,
+}
 
 
 def marker_cube(body_color=(0.55, 0.55, 0.55)) -> RenderMesh:

@@ -51,6 +51,11 @@ class RenderSettings:
     min_parts: int = 3
     max_parts: int = 7
     texture_probability: float = 0.5
+    #: Procedural objects only: ``"primitives"`` or ``"objects"`` (:data:`~zero123.data.objects.KINDS`).
+    kind: str = "primitives"
+    #: Camera elevation band in degrees above the object's equator (the default: the whole sphere).
+    elevation_min: float = -90.0
+    elevation_max: float = 90.0
 
     def __post_init__(self):
         if not isinstance(self.num_views, int) or self.num_views < 2:
@@ -63,6 +68,9 @@ class RenderSettings:
             raise ValueError(f"direction must be 'cube' or 'uniform', got {self.direction!r}")
         if not 0 < self.distance_min <= self.distance_max:
             raise ValueError(f"need 0 < distance_min <= distance_max, got {self.distance_min}, {self.distance_max}")
+        if not -90.0 <= self.elevation_min < self.elevation_max <= 90.0:
+            raise ValueError(f"need -90 <= elevation_min < elevation_max <= 90 (degrees), got {self.elevation_min}, "
+                             f"{self.elevation_max}")
         self.procedural_config()  # checks the part counts and texture probability
 
     def procedural_config(self):
@@ -70,7 +78,7 @@ class RenderSettings:
         from .objects import ProceduralConfig
 
         return ProceduralConfig(min_parts=self.min_parts, max_parts=self.max_parts,
-                                texture_probability=self.texture_probability)
+                                texture_probability=self.texture_probability, kind=self.kind)
 
     def comparable(self) -> dict:
         """Settings that must match to resume into an existing folder (the backend may change)."""
@@ -176,7 +184,8 @@ def render_object(job: ObjectJob, settings: RenderSettings, out_dir: str, seed: 
         mesh = load_job_mesh(job, settings)
         rng = np.random.default_rng([int(seed), job.index, 1])
         cams = sample_world_to_cams(rng, settings.num_views, settings.direction,
-                                    (settings.distance_min, settings.distance_max))
+                                    (settings.distance_min, settings.distance_max),
+                                    (settings.elevation_min, settings.elevation_max))
         light = Light.random(rng)
         images = _renderer(settings).render(mesh, cams, light)
         with atomic_directory(Path(out_dir) / job.name, overwrite=True) as tmp:

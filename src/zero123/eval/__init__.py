@@ -5,7 +5,7 @@
 256
 """
 
-from .metrics import load_lpips, lpips_availability, psnr, ssim
+from .metrics import foreground_mask, load_lpips, lpips_availability, mask_iou, psnr, ssim
 from .protocols import PROTOCOLS, EvalProtocol, TargetChange, get_protocol, parse_targets
 from .runner import EvalReport, IdentityPredictor, PipelinePredictor, evaluate, format_summary
 from .views import ViewsFolder
@@ -19,10 +19,12 @@ __all__ = [
     "TargetChange",
     "ViewsFolder",
     "evaluate",
+    "foreground_mask",
     "format_summary",
     "get_protocol",
     "load_lpips",
     "lpips_availability",
+    "mask_iou",
     "parse_targets",
     "psnr",
     "ssim",

@@ -1,4 +1,4 @@
-"""Image metrics for novel-view evaluation (docs/conventions.md, Evaluation protocols): PSNR, SSIM and optional LPIPS.
+"""Image metrics for novel-view evaluation (docs/conventions.md, Evaluation protocols): PSNR, SSIM, mask IoU and optional LPIPS.
 
 Every metric takes two RGB images of the same shape ``(H, W, 3)`` as float arrays with values in
 ``[0, 1]`` (data range 1.0), already composited on white and resized to the protocol's declared
@@ -10,6 +10,10 @@ converted with :func:`to_float_image`.
   ``channel_axis=-1`` and its defaults otherwise (7x7 uniform window, K1=0.01, K2=0.03, no
   Gaussian weighting), i.e. the mean of the per-channel SSIM maps. This is the implementation the
   SyncDreamer evaluation used.
+* Mask IoU = silhouette agreement: foreground is every pixel that is not near-white, i.e. whose
+  largest channel distance from white ``max_c(1 - x_c)`` is above ``FOREGROUND_THRESHOLD`` (0.1,
+  about 25 of 255 levels; the same cut as the 3D route's silhouettes). IoU = |pred & target| /
+  |pred | target|, and 1.0 when both masks are empty.
 * LPIPS needs the ``lpips`` package (which needs torchvision) and ImageNet backbone weights in the
   torch hub cache. Neither is a dependency of zero123: :func:`load_lpips` returns ``None`` and a
   one-line note saying what is missing, and reports carry that note instead of a number.
@@ -105,6 +109,44 @@ def ssim(pred, target) -> float:
     if min(p.shape[:2]) < 7:
         raise ValueError(f"ssim needs images of at least 7x7 pixels (its window), got {p.shape[:2]}")
     return float(structural_similarity(t, p, data_range=1.0, channel_axis=-1))
+
+
+# ---------------------------------------------------------------------------------------- mask IoU
+#: A pixel is foreground when its largest channel distance from white exceeds this (data range 1.0).
+FOREGROUND_THRESHOLD = 0.1
+
+MASK_IOU_NOTE = (
+    f"mask IoU: foreground = largest channel distance from white > {FOREGROUND_THRESHOLD} "
+    "(not near-white); IoU 1.0 when both masks are empty"
+)
+
+
+def foreground_mask(image, threshold: float = FOREGROUND_THRESHOLD, name: str = "image") -> np.ndarray:
+    """``(H, W)`` bool silhouette of an image on white: ``max_c(1 - x_c) > threshold``.
+
+    >>> im = np.ones((2, 2, 3)); im[0, 0] = [0.95, 1.0, 1.0]; im[1, 1] = [1.0, 0.5, 1.0]
+    >>> foreground_mask(im).tolist()
+    [[False, False], [False, True]]
+    """
+    if not 0.0 < threshold < 1.0:
+        raise ValueError(f"threshold must be in (0, 1), got {threshold}")
+    return (1.0 - to_float_image(image, name)).max(axis=-1) > threshold
+
+
+def mask_iou(pred, target, threshold: float = FOREGROUND_THRESHOLD) -> float:
+    """Intersection over union of the foreground masks (:func:`foreground_mask`) of two images.
+
+    >>> a = np.ones((4, 4, 3)); b = a.copy()
+    >>> a[:2] = 0.0; b[:, :2] = 0.0   # top half vs left half: 4 shared of 12 pixels
+    >>> round(mask_iou(a, b), 6)
+    0.333333
+    """
+    p, t = _pair(pred, target)
+    mp, mt = foreground_mask(p, threshold, "pred"), foreground_mask(t, threshold, "target")
+    union = int(np.count_nonzero(mp | mt))
+    if union == 0:
+        return 1.0
+    return int(np.count_nonzero(mp & mt)) / union
 
 
 # ---------------------------------------------------------------------------------------- LPIPS

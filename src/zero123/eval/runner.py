@@ -13,8 +13,9 @@ Outputs in ``out_dir`` (each written atomically):
 * ``per_view.csv``: one row per (object, target view, method).
 * ``contact_sheet.png``: per object a ground-truth row (input view first) and a prediction row.
 
-Aggregation: an object's metric is the mean over its scored views; a method's summary is the mean
-over objects. PSNR of identical images is ``inf`` (so is any mean that includes one).
+Metrics per view: PSNR, SSIM, mask IoU (silhouette agreement, foreground = not near-white; see
+:mod:`zero123.eval.metrics`) and LPIPS when available. Aggregation: an object's metric is the mean
+over its scored views; a method's summary is the mean over objects. PSNR of identical images is ``inf`` (so is any mean that includes one).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from . import metrics as M
 from .protocols import EXPECTED_OBJECTS, EvalProtocol, angle_label
 from .views import ViewsFolder
 
-METRICS = ("psnr", "ssim", "lpips")
+METRICS = ("psnr", "ssim", "mask_iou", "lpips")
 
 
 # ------------------------------------------------------------------------------- predictors
@@ -330,7 +331,7 @@ def _lpips_or_note(protocol: EvalProtocol, lpips: bool, device: str, notes: list
     lpips_fn, lpips_note = (None, "LPIPS disabled (--no-lpips)")
     if lpips:
         lpips_fn, lpips_note = M.load_lpips(protocol.lpips_backbone, device=device)
-    notes += [f"SSIM: {M.SSIM_NOTE}", lpips_note]
+    notes += [f"SSIM: {M.SSIM_NOTE}", M.MASK_IOU_NOTE, lpips_note]
     return lpips_fn
 
 
@@ -379,6 +380,7 @@ def _score_object(views, protocol, oid, plan_entry, predictors, lpips_fn, seed) 
             vr.scores[p.name] = {
                 "psnr": M.psnr(pred, gt),
                 "ssim": M.ssim(pred, gt),
+                "mask_iou": M.mask_iou(pred, gt),
                 "lpips": lpips_fn(pred, gt) if lpips_fn is not None else None,
             }
     obj = ObjectResult(oid, protocol.input_view, view_results, missing, seconds)
@@ -407,7 +409,7 @@ def _summarise(results: list[ObjectResult], methods: list[str], predictor: Predi
     }
     if predictor is not None:
         a, b = summary[predictor.name], summary["identity"]
-        # model minus identity: positive is better for PSNR/SSIM, negative is better for LPIPS
+        # model minus identity: positive is better for PSNR/SSIM/mask IoU, negative is better for LPIPS
         summary["margin_over_identity"] = {
             k: (a[k] - b[k]) if a[k] is not None and b[k] is not None else None for k in METRICS
         }
@@ -522,14 +524,17 @@ def write_report(report: EvalReport, out_dir: str | Path) -> None:
 
 def format_summary(report: EvalReport) -> str:
     """Markdown table of the summary (one row per method, plus the margin)."""
-    lines = ["| method | PSNR | SSIM | LPIPS | objects | s/object |", "|---|---|---|---|---|---|"]
+    lines = ["| method | PSNR | SSIM | mask IoU | LPIPS | objects | s/object |", "|---|---|---|---|---|---|---|"]
     for m in report.methods:
         s = report.summary[m]
         lines.append(
-            f"| {m} | {_fmt(s['psnr'])} | {_fmt(s['ssim'])} | {_fmt(s['lpips']) or 'skipped'} | {s['objects']} | "
-            f"{s['seconds_per_object']:.3f} |"
+            f"| {m} | {_fmt(s['psnr'])} | {_fmt(s['ssim'])} | {_fmt(s['mask_iou'])} | {_fmt(s['lpips']) or 'skipped'} "
+            f"| {s['objects']} | {s['seconds_per_object']:.3f} |"
         )
     if "margin_over_identity" in report.summary:
         d = report.summary["margin_over_identity"]
-        lines.append(f"| margin over identity | {_fmt(d['psnr'])} | {_fmt(d['ssim'])} | {_fmt(d['lpips']) or 'skipped'} | | |")
+        lines.append(
+            f"| margin over identity | {_fmt(d['psnr'])} | {_fmt(d['ssim'])} | {_fmt(d['mask_iou'])} "
+            f"| {_fmt(d['lpips']) or 'skipped'} | | |"
+        )
     return "\n".join(lines)

@@ -117,6 +117,6 @@ def render_relative_testset(
         json.dump({"input_view": 0, "targets": ",".join(c.label for c in changes), "seed": seed,
                    "image_size": image_size, "input_elevation": list(input_elevation), "distance": list(distance),
                    "min_parts": procedural.min_parts, "max_parts": procedural.max_parts,
-                   "texture_probability": procedural.texture_probability},
+                   "texture_probability": procedural.texture_probability, "kind": procedural.kind},
                   f, indent=2)
     return names

@@ -11,6 +11,9 @@ One job per module:
 * :mod:`.export` -- GLB / OBJ / PLY / turntable video, all atomic.
 * :mod:`.metrics` -- Chamfer distance, volume IoU, F-score (and the SyncDreamer GSO-30 preset).
 * :mod:`.reconstruct` -- the two use-cases: from posed views, and from one image (the fast route).
+* :mod:`.guidance` -- Zero-1-to-3 score-distillation guidance (the SDS gradient on the pipeline's seams).
+* :mod:`.sds` -- the score-distillation route from one image (settings with presets, the fitting loop).
+* :mod:`.elevation` -- estimating the input photo's elevation with the model.
 
 Cameras come from :mod:`zero123.camera` only (``docs/conventions.md``, "Cameras").
 """

@@ -1,15 +1,16 @@
 """Writing reconstructions: GLB, OBJ + MTL + texture, PLY, a turntable video, all atomic.
 
 Every file is written to a temporary sibling and renamed into place (:mod:`zero123.utils.fileio`),
-so a reader never sees half a mesh. Coordinates are those of the reconstruction: the world frame of
-the cameras it was fitted to (z-up, as the ``views_release`` cameras). glTF viewers show +Y as up,
-so a z-up object appears lying on its back there; the files keep the cameras' frame on purpose
-(a mesh from ``--views`` overlays the input cameras exactly).
+so a reader never sees half a mesh. The mesh is in the world frame of the cameras it was fitted to
+(z-up, as the ``views_release`` cameras; a mesh from ``--views`` overlays the input cameras exactly):
 
 * ``mesh.glb``: binary glTF, uncompressed (no Draco, no WebP), PBR material with the base-colour
-  texture, metallic 0, roughness 1.
-* ``mesh.obj`` + ``mesh.mtl`` + ``mesh_texture.png``: Wavefront OBJ with ``vt`` UVs, ``map_Kd``.
-* ``mesh.ply``: binary PLY of the extracted (unsplit) mesh with vertex colours.
+  texture, metallic 0, roughness 1. Stored +Y up as the glTF specification requires (raw
+  coordinates ``(x, z, -y)`` of the world's ``(x, y, z)``), so viewers (and the web app) show the
+  object upright; Blender and :func:`zero123.data.meshes.load_mesh` turn it back into the z-up frame.
+* ``mesh.obj`` + ``mesh.mtl`` + ``mesh_texture.png``: Wavefront OBJ with ``vt`` UVs, ``map_Kd``, in
+  the z-up world frame (in Blender: import with "Up axis: Z").
+* ``mesh.ply``: binary PLY of the extracted (unsplit) mesh with vertex colours, z-up world frame.
 * ``turntable.mp4`` (or ``.gif``): the textured mesh rendered by the project's renderer
   (:func:`zero123.render.create_renderer`) from ``frames`` cameras turning around the vertical axis;
   ``turntable.png``: a strip of some of those frames.
@@ -24,6 +25,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ..camera import WORLD_FROM_GLTF
 from ..utils.fileio import atomic_path, atomic_save_image, atomic_write
 from .mesh import ExtractedMesh
 from .texture import TexturedMesh
@@ -42,8 +44,10 @@ def _trimesh_textured(mesh: TexturedMesh):
 
 
 def write_glb(mesh: TexturedMesh, path: str | Path) -> Path:
-    """Binary glTF with UVs and the base-colour texture (uncompressed)."""
-    data = _trimesh_textured(mesh).export(file_type="glb")
+    """Binary glTF with UVs and the base-colour texture (uncompressed), +Y up (glTF's frame)."""
+    gltf = _trimesh_textured(mesh)
+    gltf.apply_transform(np.linalg.inv(WORLD_FROM_GLTF))
+    data = gltf.export(file_type="glb")
     with atomic_write(path) as f:
         f.write(data)
     return Path(path)
@@ -205,7 +209,9 @@ def write_reconstruction(rec, out_dir: str | Path, *, turntable: str | None = "m
         atomic_save_image(views_sheet(rec), out / "views.png")
         report["input_silhouette_iou"] = silhouette_iou(rec.mesh, rec.input_world_to_cam, rec.input_mask)
     report["timings_s"]["export"] = round(time.perf_counter() - t, 3)
-    report["files"] = {**files.as_dict(), **({"views": str(out / "views.png")} if rec.generated is not None else {})}
+    # file names relative to report.json's folder, so the folder can move (a batch job renames it into place)
+    written = {**files.as_dict(), **({"views": str(out / "views.png")} if rec.generated is not None else {})}
+    report["files"] = {k: None if v is None else Path(v).name for k, v in written.items()}
     report.update(report_extra or {})
     with atomic_write(out / "report.json", "w") as f:
         json.dump(report, f, indent=2)

@@ -44,6 +44,7 @@ class VolumeRender:
         depth: ``(...)`` expected distance along the ray to the surface, given a hit (world units;
             ``t_far`` of the box where the opacity is ~0).
         normals: ``(..., 3)`` opacity-weighted world normals, or None when not asked for.
+        orientation: ``(...)`` the orientation penalty :func:`orientation_penalty` (with normals), else None.
         weights: ``(N, S)`` compositing weights (rays only, when asked for), else None.
         t: ``(N, S)`` sample distances along the rays (with ``weights``), else None.
         delta: ``(N,)`` bin width of each ray (with ``weights``), else None.
@@ -55,6 +56,7 @@ class VolumeRender:
     opacity: torch.Tensor
     depth: torch.Tensor
     normals: torch.Tensor | None = None
+    orientation: torch.Tensor | None = None
     weights: torch.Tensor | None = None
     t: torch.Tensor | None = None
     delta: torch.Tensor | None = None
@@ -224,14 +226,24 @@ def render_rays(
         bg = torch.as_tensor(background, device=dev, dtype=color.dtype)
         color = color + (1.0 - opacity)[:, None] * bg.expand(n, 3)
     depth = torch.where(opacity > 1e-6, (weights * t).sum(-1) / opacity.clamp_min(1e-6), t_far)
-    normals = None
+    normals = orientation = None
     if return_normals:
         nrm = torch.zeros(n * s, 3, device=dev, dtype=color.dtype).index_put((flat_rgb,), field.normals(pts[flat_rgb]))
         nrm = nrm.reshape(n, s, 3)
         normals = (weights[..., None] * nrm).sum(1)
+        orientation = orientation_penalty(weights, nrm, directions)
     if not return_weights:
-        return VolumeRender(color, opacity, depth, normals, evaluated=int(flat.numel()), total=n * s)
-    return VolumeRender(color, opacity, depth, normals, weights, t, delta, int(flat.numel()), n * s)
+        return VolumeRender(color, opacity, depth, normals, orientation, evaluated=int(flat.numel()), total=n * s)
+    return VolumeRender(color, opacity, depth, normals, orientation, weights, t, delta, int(flat.numel()), n * s)
+
+
+def orientation_penalty(weights: torch.Tensor, normals: torch.Tensor, directions: torch.Tensor) -> torch.Tensor:
+    """Ref-NeRF's orientation loss per ray: ``sum_i w_i * max(0, n_i . d)^2`` for compositing weights
+    ``(N, S)``, outward unit normals ``(N, S, 3)`` and ray directions ``(N, 3)``; zero when every
+    visible sample's normal faces the camera, so it penalises surfaces seen from behind (the
+    "inside-out" geometry of a field that explains a view with its back faces)."""
+    facing_away = (normals * directions[:, None]).sum(-1).clamp_min(0.0)
+    return (weights * facing_away.square()).sum(-1)
 
 
 def composite_weights(density: torch.Tensor, deltas: torch.Tensor) -> torch.Tensor:
@@ -277,12 +289,13 @@ def render_views(
             part_bg = bg[i:i + chunk] if isinstance(bg, torch.Tensor) and bg.ndim == 2 else bg
             parts.append(render_rays(field, origins[i:i + chunk], dirs[i:i + chunk], background=part_bg, **kwargs))
     cat = lambda name: None if getattr(parts[0], name) is None else torch.cat([getattr(p, name) for p in parts])  # noqa: E731
-    normals = cat("normals")
+    normals, orientation = cat("normals"), cat("orientation")
     return VolumeRender(
         rgb=cat("rgb").reshape(b, h, w, 3),
         opacity=cat("opacity").reshape(b, h, w),
         depth=cat("depth").reshape(b, h, w),
         normals=None if normals is None else normals.reshape(b, h, w, 3),
+        orientation=None if orientation is None else orientation.reshape(b, h, w),
         evaluated=sum(p.evaluated for p in parts),
         total=sum(p.total for p in parts),
     )
