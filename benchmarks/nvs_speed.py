@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import threading
 import time
 
@@ -85,10 +86,16 @@ def _cams(n):
     return [RelativeCamera.from_degrees(azimuth=360.0 * (i + 1) / (n + 1), elevation=10.0) for i in range(n)]
 
 
-def _preset_call(pipe, image, cams, settings, steps=None, output_type="pil"):
+def _preset_call(pipe, image, cams, settings, steps=None, output_type="pil", stamps=None):
+    """One pipeline call with ``settings``; ``stamps`` (a list) gets ``time.perf_counter()`` after each step."""
+    callback = None
+    if stamps is not None:
+        def callback(p, i, t, tensors):
+            stamps.append(time.perf_counter())
+            return {}
     return pipe(image, cameras=cams, num_inference_steps=steps or settings.steps, guidance_scale=settings.guidance,
                 eta=settings.eta, solver=settings.solver, generator=[torch.Generator().manual_seed(i) for i in range(len(cams))],
-                output_type=output_type)
+                output_type=output_type, callback_on_step_end=callback)
 
 
 def full_size(args, presets) -> list[str]:
@@ -111,11 +118,8 @@ def full_size(args, presets) -> list[str]:
     for n in [int(v) for v in args.views.split(",")]:
         cams = _cams(n)
         poses = embed_cameras(cams)
-        # 1. encode and decode once (both ways pay them once per call; the naive loop re-encodes every step)
+        # 1. decode once (every way pays it once per call)
         with torch.no_grad():
-            t = time.perf_counter()
-            pipe.encode_image(image_m11)
-            t_enc = time.perf_counter() - t
             lat = torch.randn(n, 4, pipe.image_size // 8, pipe.image_size // 8)
             t = time.perf_counter()
             pipe.vae.decode(lat / pipe.vae.config.scaling_factor)
@@ -126,13 +130,16 @@ def full_size(args, presets) -> list[str]:
             naive_denoise(pipe, image_m11, poses, args.naive_steps, 3.0, torch.Generator().manual_seed(0))
             naive = (time.perf_counter() - t) / args.naive_steps
         rows = [("naive", "ddim, 50 (49 run)", naive, t_dec, 49 * naive + t_dec, rss.peak)]
-        # 3. the pipeline with each preset's solver (a step costs the same U-Net call; the solver's own work is small)
+        # 3. the pipeline with each preset's solver, args.steps + 1 steps: the step cost is the median time
+        #    between step callbacks, the encoding is the time to the first callback minus one step
         for name, s in presets.items():
+            stamps: list[float] = []
             with PeakRSS() as rss:
                 t = time.perf_counter()
-                _preset_call(pipe, image, cams, s, steps=args.steps + (1 if s.solver == "ddim" else 0), output_type="latent")
-                total = time.perf_counter() - t
-            per_step = (total - t_enc) / args.steps
+                _preset_call(pipe, image, cams, s, steps=args.steps + (2 if s.solver == "ddim" else 1), output_type="latent",
+                             stamps=stamps)
+            per_step = statistics.median(b - a for a, b in zip(stamps, stamps[1:]))
+            t_enc = max(stamps[0] - t - per_step, 0.0)
             run = s.steps - 1 if s.solver == "ddim" else s.steps
             rows.append((name, f"{s.solver}, {s.steps}" + (f" ({run} run)" if run != s.steps else ""), per_step, t_enc + t_dec,
                          t_enc + run * per_step + t_dec, rss.peak))

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-DEFAULT_CONFIGS = "ddim:50,dpm++:10,dpm++:15,dpm++:20,unipc:10,unipc:15,euler-a:20,ddim:20"
+DEFAULT_CONFIGS = "ddim:50,euler-a:10,euler-a:15,euler-a:20,ddim:10,ddim:15,ddim:20,dpm++:10,dpm++:15,dpm++:20,unipc:10,unipc:15"
 SKIP = {"objects", "views", "seconds_per_object"}
 
 

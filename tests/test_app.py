@@ -24,6 +24,7 @@ os.environ["no_proxy"] = os.environ["NO_PROXY"]
 
 from zero123.app.browser import CHROMIUM, launch_chromium, off_localhost  # noqa: E402
 from zero123.assets import EXAMPLE_IMAGE  # noqa: E402
+from zero123.nvs import QUALITY_PRESETS  # noqa: E402
 from zero123.camera import DEFAULT_INPUT_DISTANCE  # noqa: E402
 from zero123.threed.field import FieldSettings  # noqa: E402
 from zero123.threed.fit import FitSettings  # noqa: E402
@@ -141,8 +142,9 @@ def test_in_a_real_browser(server, tmp_path):
             # 4. A long job shows its progress and Stop ends it within a step or two
             page.get_by_text("Advanced").first.click()
             page.locator("#nvs-quality").get_by_label("fast").check()  # a quality preset sets the controls
-            expect(page.locator("#nvs-steps input[type=number]")).to_have_value("15", timeout=15_000)
-            expect(page.locator("#nvs-solver input")).to_have_value("dpm++")
+            fast = QUALITY_PRESETS["fast"]
+            expect(page.locator("#nvs-steps input[type=number]")).to_have_value(str(fast.steps), timeout=15_000)
+            expect(page.locator("#nvs-solver input")).to_have_value(fast.solver)
             _set_number(page, "nvs-steps", 200)
             calls.delay = 0.05
             start = len(calls.calls)

@@ -33,7 +33,7 @@ class SamplingSettings:
     """How each view is sampled (the original demo's DDIM by default; ``docs/conventions.md``, "Sampling").
 
     Named presets: :data:`QUALITY_PRESETS` / :func:`sampling_preset` (``"original"`` = this
-    default, ``"fast"`` = fewer steps of a multistep solver at held-out quality within noise of it).
+    default, ``"fast"`` = Euler ancestral, 10 steps: held-out PSNR, SSIM and mask IoU no worse than it, 4.9x fewer U-Net calls).
 
     Attributes:
         steps: solver steps S; for ``"ddim"`` on the original grid S = 50 runs 49 steps (2 to 500).
@@ -70,7 +70,7 @@ class SamplingSettings:
 #: quality-vs-steps measurement (docs/benchmarks.md, "Solvers: quality against steps").
 QUALITY_PRESETS: dict[str, SamplingSettings] = {
     "original": SamplingSettings(),
-    "fast": SamplingSettings(solver="dpm++", steps=15),
+    "fast": SamplingSettings(solver="euler-a", steps=10),
 }
 QUALITIES: tuple[str, ...] = tuple(QUALITY_PRESETS)
 
