@@ -10,14 +10,26 @@
   (``render-dataset --kind objects``): the first objects of a ``--seed 0`` training set, one row
   each, turned through azimuth 0, 90, 180, 270 deg at elevation 20 deg.
 
+* ``docs/quickstart_views.png``: the README quickstart's contact sheet, made by running its command
+  (``zero123 nvs src/zero123/assets/example.png --azimuth 90,180,270``) with the bundled model.
+* ``docs/bundled_model_contact_sheet.png``: the model card's held-out contact sheet, the one
+  ``zero123 eval nvs --data data/test64o --model bundled --resolution 64`` writes (its first 8
+  objects, so ``--limit 8`` gives the same picture); the held-out set comes from
+  ``zero123 eval render-testset -o data/test64o --count 30 --size 64 --seed 777 --kind objects``.
+
     python scripts/make_docs_figures.py               # everything
     python scripts/make_docs_figures.py --only objects-sheet
+    python scripts/make_docs_figures.py --only model-pictures [--testset data/test64o]
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import shutil
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -82,14 +94,34 @@ def objects_sheet(root: Path, count: int = 12, size: int = 128) -> None:
     print("wrote docs/objects_contact_sheet.png")
 
 
+def model_pictures(root: Path, testset: Path) -> None:
+    """The two pictures of the shipped model: the quickstart's views and the model card's sheet,
+    each by running the command the docs show (so they are what a user gets)."""
+    if not (testset / "testset.json").is_file():
+        raise SystemExit(f"--testset {testset}: not a held-out set; render it first (see this script's docstring)")
+    zero123 = [sys.executable, "-m", "zero123.cli"]
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run([*zero123, "nvs", str(root / "src/zero123/assets/example.png"), "--azimuth", "90,180,270",
+                        "-o", f"{tmp}/views"], check=True)
+        shutil.copyfile(f"{tmp}/views/contact_sheet.png", root / "docs/quickstart_views.png")
+        subprocess.run([*zero123, "eval", "nvs", "--data", str(testset), "--model", "bundled", "--resolution", "64",
+                        "--limit", "8", "--no-lpips", "--no-progress", "-o", f"{tmp}/eval"], check=True)
+        shutil.copyfile(f"{tmp}/eval/contact_sheet.png", root / "docs/bundled_model_contact_sheet.png")
+    print("wrote docs/quickstart_views.png and docs/bundled_model_contact_sheet.png")
+
+
 def main(argv: list[str] | None = None, root: Path = Path(".")) -> None:
     ap = argparse.ArgumentParser(description="Make the pictures of the docs (deterministic).")
-    ap.add_argument("--only", choices=("readme", "objects-sheet"), default=None, help="make only these pictures")
+    ap.add_argument("--only", choices=("readme", "objects-sheet", "model-pictures"), default=None,
+                    help="make only these pictures")
+    ap.add_argument("--testset", type=Path, default=Path("data/test64o"), help="held-out set of the model card's sheet")
     args = ap.parse_args(argv)
     if args.only in (None, "readme"):
         readme_figures(root)
     if args.only in (None, "objects-sheet"):
         objects_sheet(root)
+    if args.only in (None, "model-pictures"):
+        model_pictures(root, args.testset)
 
 
 if __name__ == "__main__":
