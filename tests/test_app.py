@@ -141,10 +141,10 @@ def test_in_a_real_browser(server, tmp_path):
 
             # 4. A long job shows its progress and Stop ends it within a step or two
             page.get_by_text("Advanced").first.click()
-            page.locator("#nvs-quality").get_by_label("fast").check()  # a quality preset sets the controls
-            fast = QUALITY_PRESETS["fast"]
-            expect(page.locator("#nvs-steps input[type=number]")).to_have_value(str(fast.steps), timeout=15_000)
-            expect(page.locator("#nvs-solver input")).to_have_value(fast.solver)
+            page.locator("#nvs-quality").get_by_label("original").check()  # a quality preset sets the controls
+            original = QUALITY_PRESETS["original"]
+            expect(page.locator("#nvs-steps input[type=number]")).to_have_value(str(original.steps), timeout=15_000)
+            expect(page.locator("#nvs-solver input")).to_have_value(original.solver)
             _set_number(page, "nvs-steps", 200)
             calls.delay = 0.05
             start = len(calls.calls)
@@ -341,3 +341,25 @@ def test_input_elevation_is_shown_for_stable_zero123_models_only(embedding, show
         assert props["nvs-azimuth"]["visible"] is True
     finally:
         demo.zero123_folders.cleanup()
+
+
+@pytest.mark.parametrize("quality", ["fast", "original"])
+def test_the_controls_start_from_a_quality_preset(quality):
+    """The app's sampler starts from the preset the held-out table favours (fast) unless told
+    otherwise; the controls show that preset's values; an unknown preset is a clear error."""
+    from zero123.app import build_app
+    from zero123.models.factory import build_components
+    from zero123.nvs import QUALITY_PRESETS
+    from zero123.pipeline import Zero123Pipeline
+
+    pipe = Zero123Pipeline(**build_components("tiny", seed=0))
+    demo = build_app(pipe) if quality == "fast" else build_app(pipe, quality=quality)
+    try:
+        props = {c["props"].get("elem_id"): c["props"] for c in demo.get_config_file()["components"]}
+        preset = QUALITY_PRESETS[quality]
+        assert props["nvs-quality"]["value"] == quality
+        assert props["nvs-steps"]["value"] == preset.steps and props["nvs-solver"]["value"] == preset.solver
+    finally:
+        demo.zero123_folders.cleanup()
+    with pytest.raises(ValueError, match="quality must be one of"):
+        build_app(pipe, quality="best")

@@ -104,7 +104,8 @@ def build_app(
     *,
     route_presets: Mapping[str, Mapping[str, Any]] | None = None,
     routes: tuple[Route, ...] = ROUTES,
-    default_steps: int = 50,
+    quality: str = "fast",
+    default_steps: int | None = None,
     turntable_frames: int = 36,
     queue_size: int = 16,
     delete_cache: tuple[int, int] = (600, 3600),
@@ -119,7 +120,9 @@ def build_app(
             (default: each route's own ``presets()``, fast and quality); a route's first preset is
             its default.
         routes: the 3D routes listed (default :data:`zero123.app.jobs.ROUTES`).
-        default_steps: the steps sliders' start value.
+        quality: the sampler preset the controls start from (:data:`zero123.nvs.QUALITY_PRESETS`;
+            ``"fast"``, the one the held-out table favours, or ``"original"``, the original demo's).
+        default_steps: the steps sliders' start value (default: the preset's).
         turntable_frames: frames of the 3D tab's turntable video.
         queue_size: most jobs waiting in the queue (more are refused with a message).
         delete_cache: gradio's ``(frequency, age)`` in seconds for its temporary files; the app's
@@ -147,7 +150,10 @@ def build_app(
     runner = ModelRunner()
     folders = JobFolders(max_age_s=delete_cache[1])
     cond_polar = getattr(pipe, "camera_embedding", "original") == "cond_polar"
-    defaults = dataclasses.asdict(SamplingSettings(steps=default_steps))
+    if quality not in QUALITY_PRESETS:
+        raise ValueError(f"quality must be one of {list(QUALITY_PRESETS)}, got {quality!r}")
+    start = QUALITY_PRESETS[quality] if default_steps is None else dataclasses.replace(QUALITY_PRESETS[quality], steps=default_steps)
+    defaults = dataclasses.asdict(start)
     device = pipe.device if pipe.device.type != "mps" else "cpu"
 
     def preprocessing_of(preprocess: bool, object_size: float) -> Preprocessing:
@@ -179,7 +185,7 @@ def build_app(
     def preset(name):
         return C.preset_camera(name)
 
-    def novel_views(image, azimuth, elevation, radius, input_elevation=0.0, samples=1, seed=0, steps=default_steps,
+    def novel_views(image, azimuth, elevation, radius, input_elevation=0.0, samples=1, seed=0, steps=start.steps,
                     guidance=defaults["guidance"], eta=defaults["eta"], solver=defaults["solver"], preprocess=True,
                     object_size=200 / 256,
                     request: gr.Request = None, progress=gr.Progress()):
@@ -212,7 +218,7 @@ def build_app(
         return gallery, result.model_input
 
     def reconstruct(image, route=routes[0].name, preset=first_preset[routes[0].name], elevation=DEFAULT_INPUT_ELEVATION,
-                    steps=default_steps, seed=0, preprocess=True, estimate_elevation=False, request: gr.Request = None,
+                    steps=start.steps, seed=0, preprocess=True, estimate_elevation=False, request: gr.Request = None,
                     progress=gr.Progress()):
         """A textured mesh of ``image``: returns the GLB (viewer), the files (GLB, OBJ + MTL + texture),
         the turntable video, the generated views (None for routes without) and a summary line.
@@ -225,7 +231,7 @@ def build_app(
             presets = presets_of[chosen.name]
             if preset not in presets:
                 raise ValueError(f"preset must be one of {list(presets)} for route {chosen.name!r}, got {preset!r}")
-            sampling = SamplingSettings(steps=int(steps), guidance=defaults["guidance"], eta=defaults["eta"])
+            sampling = SamplingSettings(steps=int(steps), solver=defaults["solver"], guidance=defaults["guidance"], eta=defaults["eta"])
         except ValueError as e:
             raise _user_error(e) from None
         prepared = prepared_of(image, preprocess, 200 / 256)
@@ -296,7 +302,7 @@ def build_app(
                 with gr.Column(scale=1):
                     samples = gr.Slider(1, MAX_SAMPLES, value=2, step=1, label="Samples", elem_id="nvs-samples")
                     with gr.Accordion("Advanced", open=False):
-                        quality = gr.Radio(list(QUALITY_PRESETS), value=None, label="Quality preset (sets the controls below)",
+                        quality = gr.Radio(list(QUALITY_PRESETS), value=quality, label="Quality preset (sets the controls below)",
                                            elem_id="nvs-quality")
                         sampling = {name: gr.Slider(label=label, value=defaults[name], elem_id=f"nvs-{name}", **kw)
                                     if kind == "slider" else gr.Dropdown(list(SOLVERS), value=defaults[name], label=label,
@@ -321,7 +327,7 @@ def build_app(
                     elevation3d = gr.Slider(-30, 55, value=DEFAULT_INPUT_ELEVATION, step=1,
                                             label="Photo's elevation (deg above the object's equator)", elem_id="rec-elevation")
                     with gr.Accordion("Advanced", open=False):
-                        steps3d = gr.Slider(2, 200, value=default_steps, step=1, label="Steps of the generated views",
+                        steps3d = gr.Slider(2, 200, value=start.steps, step=1, label="Steps of the generated views",
                                             elem_id="rec-steps")
                         seed3d = gr.Number(0, precision=0, label="Seed", elem_id="rec-seed")
                         preprocess3d = gr.Checkbox(True, label="Remove background and recentre", elem_id="rec-preprocess")

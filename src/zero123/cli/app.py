@@ -8,7 +8,9 @@ from typing import Annotated
 
 import typer
 
-from ._common import DEFAULT_MODEL, DeviceOption, DtypeOption, ModelOption, ThreadsOption, TrustPickleOption
+from typing import Optional
+
+from ._common import DEFAULT_MODEL, DEFAULT_QUALITY, DeviceOption, DtypeOption, ModelOption, QualityOption, ThreadsOption, TrustPickleOption
 
 #: What to install when gradio is missing.
 MISSING_GRADIO = "the web app needs gradio: pip install 'zero123[app]' (or pip install gradio)"
@@ -21,7 +23,8 @@ def app(
     host: Annotated[str, typer.Option("--host", help="Address to listen on; 127.0.0.1 = this machine only (0.0.0.0 serves the network: only behind a trusted network).")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")] = 7860,
     queue_size: Annotated[int, typer.Option("--queue-size", min=1, help="Most jobs waiting for the model (one runs at a time); more are refused with a message.")] = 16,
-    steps: Annotated[int, typer.Option("--steps", min=2, help="Start value of the steps sliders.")] = 50,
+    quality: QualityOption = DEFAULT_QUALITY,
+    steps: Annotated[Optional[int], typer.Option("--steps", min=2, help="Start value of the steps sliders (default: the --quality preset's).")] = None,
     trust_pickle: TrustPickleOption = False,
     threads: ThreadsOption = None,
 ) -> None:
@@ -41,7 +44,7 @@ def app(
     dt = parse_dtype(dtype, dev)
     with option_names("model"):
         pipe = load_pipeline(model, device=dev, dtype=dt, trust_pickle=trust_pickle)
-    with option_names("steps", "queue_size"):
-        demo = build_app(pipe, default_steps=steps, queue_size=queue_size, model_name=str(model))
+    with option_names("quality", "steps", "queue_size"):
+        demo = build_app(pipe, quality=quality, default_steps=steps, queue_size=queue_size, model_name=str(model))
     typer.echo(f"zero123 app: model {model} on {dev}; open http://{host}:{port}/ (Ctrl-C stops)")
     serve(demo, host=host, port=port)
