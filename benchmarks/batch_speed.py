@@ -88,10 +88,10 @@ def cross_row_check(steps: int, views: tuple[int, int]) -> tuple[float, float, i
         h = pipe.image_size // pipe.vae_scale_factor
         shape = (len(gens), pipe.unet.config.out_channels, h, h)
         latents = pipe._randn(shape, gens, "cpu", torch.float32) * pipe.scheduler.init_noise_sigma
-        step_kwargs = pipe._step_kwargs(settings.eta)
+        step_kwargs = pipe._step_kwargs(pipe.scheduler, settings.eta)
         for t in set_timesteps(pipe.scheduler, steps, "original", device="cpu"):
             out = pipe.predict_model_output(pipe.scheduler.scale_model_input(latents, t), t, cond, pose, settings.guidance).float()
-            extra = pipe._step_extra(step_kwargs, settings.eta, shape, gens, "cpu")
+            extra = pipe._step_extra(pipe.scheduler, step_kwargs, settings.eta, shape, gens, "cpu")
             latents = pipe.scheduler.step(out, t, latents, **extra, return_dict=False)[0]
         images = (pipe.vae.decode(latents / pipe.vae.config.scaling_factor, return_dict=False)[0] / 2 + 0.5).clamp(0, 1)
         batched = (images.permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)
