@@ -138,6 +138,7 @@ def build_app(
 
     from ..nvs import QUALITY_PRESETS, Preprocessing, SamplingSettings, generate_views, prepare_input
     from ..schedule import SOLVERS
+    from ..threed.fit import fit_device
     from ..threed.reconstruct import DEFAULT_INPUT_ELEVATION
 
     if not routes:
@@ -154,7 +155,7 @@ def build_app(
         raise ValueError(f"quality must be one of {list(QUALITY_PRESETS)}, got {quality!r}")
     start = QUALITY_PRESETS[quality] if default_steps is None else dataclasses.replace(QUALITY_PRESETS[quality], steps=default_steps)
     defaults = dataclasses.asdict(start)
-    device = pipe.device if pipe.device.type != "mps" else "cpu"
+    device = fit_device(pipe.device)
 
     def preprocessing_of(preprocess: bool, object_size: float) -> Preprocessing:
         try:

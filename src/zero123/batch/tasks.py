@@ -22,10 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from ..nvs import Preprocessing, SamplingSettings
+from ..threed.export import TURNTABLE_FORMATS
+from ..threed.reconstruct import DEFAULT_INPUT_ELEVATION, ImageRouteSettings, ring_world_to_cams
 from .manifest import BatchRow
 
 TASK_NAMES: tuple[str, ...] = ("nvs", "reconstruct")
-TURNTABLE_FORMATS: tuple[str, ...] = ("mp4", "gif")
 
 
 @dataclass(frozen=True)
@@ -48,8 +49,6 @@ class NvsTask:
     name: str = field(default="nvs", init=False)
 
     def __post_init__(self):
-        if not isinstance(self.model, (str, os.PathLike)) or not str(self.model):
-            raise ValueError(f"model must be a model name or path, got {self.model!r}")
         object.__setattr__(self, "model", _model_id(self.model))
 
     def settings(self) -> dict[str, Any]:
@@ -86,12 +85,6 @@ class NvsTask:
         return [Path(p).name for p in paths if p is not None]
 
 
-def _default_route():
-    from ..threed.reconstruct import ImageRouteSettings
-
-    return ImageRouteSettings()
-
-
 @dataclass(frozen=True)
 class ReconstructTask:
     """A textured mesh per row (the image-to-3D fast route).
@@ -106,17 +99,13 @@ class ReconstructTask:
     """
 
     model: str = "bundled"
-    route: Any = field(default_factory=_default_route)
-    elevation: float = 15.0
+    route: ImageRouteSettings = field(default_factory=ImageRouteSettings)
+    elevation: float = DEFAULT_INPUT_ELEVATION
     turntable: str | None = "mp4"
     trust_pickle: bool = False
     name: str = field(default="reconstruct", init=False)
 
     def __post_init__(self):
-        from ..threed.reconstruct import ImageRouteSettings, ring_world_to_cams
-
-        if not isinstance(self.model, (str, os.PathLike)) or not str(self.model):
-            raise ValueError(f"model must be a model name or path, got {self.model!r}")
         object.__setattr__(self, "model", _model_id(self.model))
         if not isinstance(self.route, ImageRouteSettings):
             raise TypeError(f"route must be an ImageRouteSettings, got {type(self.route).__name__}")
@@ -140,7 +129,6 @@ class ReconstructTask:
         from PIL import Image
 
         from ..nvs import prepare_input
-        from ..threed.reconstruct import ring_world_to_cams
 
         ring_world_to_cams(self.route.ring(), self._elevation(row), self.route.distance)
         prepared = prepare_input(row.image_path, self.route.preprocessing)
@@ -160,15 +148,15 @@ class ReconstructTask:
 
         from ..nvs import PreparedInput
         from ..threed.export import write_reconstruction
+        from ..threed.fit import fit_device
         from ..threed.reconstruct import reconstruct_from_image
 
         image, cutout, mask = (None if prepared[k] is None else Image.open(io.BytesIO(prepared[k]))
                                for k in ("image_png", "cutout_png", "mask_png"))
         inp = PreparedInput(image=image, method=prepared["method"], cutout=cutout,
                             mask=None if mask is None else np.asarray(mask) > 127)
-        device = model.device if model.device.type != "mps" else "cpu"
         rec = reconstruct_from_image(model, inp, elevation_deg=self._elevation(row), settings=self.route, seed=row.seed,
-                                     device=device)
+                                     device=fit_device(model.device))
         write_reconstruction(rec, folder, turntable=self.turntable, report_extra={"image": row.image, "model": self.model})
         return sorted(p.name for p in folder.iterdir() if p.is_file())
 
@@ -181,6 +169,8 @@ def _png(image) -> bytes:
 
 def _model_id(model: str | os.PathLike) -> str:
     """A model as stored in the job settings: an existing local path made absolute (so a rerun
-    from another working folder matches), a name as given."""
+    from another working folder matches), a name as given; anything else is a ValueError."""
+    if not isinstance(model, (str, os.PathLike)) or not str(model):
+        raise ValueError(f"model must be a model name or path, got {model!r}")
     text = os.fspath(model)
     return str(Path(text).expanduser().resolve()) if Path(text).expanduser().exists() else text

@@ -34,6 +34,7 @@ from ._common import (
     parse_float_list,
 )
 from .nvs import SEGMENT_HELP
+from .reconstruct import TURNTABLES
 
 #: Seconds between progress lines on stderr.
 PROGRESS_SECONDS = 30.0
@@ -121,8 +122,8 @@ def batch(
                          "so they split the rows (else each would run every row)")
     if task != "reconstruct" and (preset != "fast" or turntable != "mp4"):
         raise ValueError("--preset and --turntable apply only to --task reconstruct")
-    if turntable not in ("mp4", "gif", "none"):
-        raise ValueError(f"--turntable must be one of mp4, gif, none; got {turntable!r}")
+    if turntable not in TURNTABLES:
+        raise ValueError(f"--turntable must be one of {TURNTABLES}, got {turntable!r}")
     sampling = parse_sampling(quality, steps=steps, solver=solver, guidance=guidance, eta=eta, max_batch=max_batch)
     with option_names("object_size", "segment", "seed", "threads", "workers",
                       "batch_size", "gpus_per_worker", "cpus_per_worker", "device", "dtype", "cond_elevation", "preset"):

@@ -112,7 +112,9 @@ def reconstruct(
                 R.ring_world_to_cams(route_settings.ring(), elevation_value, route_settings.distance)  # the elevation fits the ring
     dev = parse_device(device)
     dt = parse_dtype(dtype, dev)
-    fit_device = dev if dev.type != "mps" else "cpu"
+    from ..threed.fit import fit_device
+
+    fitting = fit_device(dev)
 
     # 2. Reconstruct, one progress bar per stage
     with progress_display(progress and not as_json) as bars:
@@ -124,7 +126,7 @@ def reconstruct(
             bars.update(tasks[stage], completed=done, total=total)
 
         if views is not None:
-            rec = R.reconstruct_from_views(R.load_views(views, fov_deg=fov), chain, device=fit_device, progress=on_stage)
+            rec = R.reconstruct_from_views(R.load_views(views, fov_deg=fov), chain, device=fitting, progress=on_stage)
             extra = {"views_dir": str(views)}
         else:
             from ..loading import load_pipeline
@@ -140,7 +142,7 @@ def reconstruct(
                 from ..threed.sds import reconstruct_sds
 
                 rec = reconstruct_sds(pipe, prepared, elevation_deg=elevation_value, settings=sds, init=init, seed=seed,
-                                      device=fit_device, progress=on_stage, preprocessing=route_settings.preprocessing,
+                                      device=fitting, progress=on_stage, preprocessing=route_settings.preprocessing,
                                       elevation_settings=elevation_settings, init_settings=route_settings)
             else:
                 estimate = None
@@ -151,7 +153,7 @@ def reconstruct(
                                                   progress=lambda done, total: on_stage("elevation", done, total))
                     elevation_value = estimate.elevation_deg
                 rec = R.reconstruct_from_image(pipe, prepared, elevation_deg=elevation_value, settings=route_settings, seed=seed,
-                                               device=fit_device, progress=on_stage)
+                                               device=fitting, progress=on_stage)
                 rec.extra["elevation_source"] = "given" if estimate is None else "estimated"
                 if estimate is not None:
                     rec.extra["elevation_estimate"] = estimate.report()

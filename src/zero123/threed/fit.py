@@ -206,6 +206,17 @@ ExtraLoss = Callable[[RadianceField, int], torch.Tensor]
 Progress = Callable[[int, int], None]
 
 
+def fit_device(device: torch.device | str) -> torch.device:
+    """Where a field is fitted when the model runs on ``device``: the same device, except Apple's
+    MPS, whose backend lacks ops the fit uses (float64 camera math, 3D grid sampling): the CPU.
+
+    >>> fit_device("mps"), fit_device("cpu")
+    (device(type='cpu'), device(type='cpu'))
+    """
+    device = torch.device(device)
+    return torch.device("cpu") if device.type == "mps" else device
+
+
 def growth_schedule(field_settings: FieldSettings, settings: FitSettings) -> dict[int, int]:
     """``{step: resolution}``: when a dense grid grows, geometrically from ``initial_resolution`` to ``resolution``."""
     if field_settings.kind != "dense" or field_settings.initial_resolution >= field_settings.resolution:
